@@ -1,0 +1,580 @@
+"""The programme core: programme settings, locations, purchases, visits and the points ledger.
+
+The ledger is built like a bank's: append-only entries, lots that remember where points came
+from and when they expire, and allocations that record which lots each debit drew down. The
+only writers are the services in ``loyalty.services``; see docs/ledger.md for the rules.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Rounding(models.TextChoices):
+    DOWN = "down", _("Round down (never give a part point)")
+    HALF_UP = "half_up", _("Round half up (0.5 and more gives a point)")
+    UP = "up", _("Round up (any part gives a point)")
+
+
+class Validity(models.TextChoices):
+    NEVER = "never", _("Points never expire")
+    ROLLING = "rolling", _("N months after they were earned")
+    END_OF_MONTH = "end_of_month", _("End of the month, N months after they were earned")
+    END_OF_YEAR = "end_of_year", _("End of the year, N months after they were earned")
+
+
+class Program(models.Model):
+    """The loyalty programme of this installation: there is exactly one (primary key 1).
+
+    Its settings drive the earning engine (rate, rounding, bonuses) and the ledger
+    (pending days, validity). Read it with ``loyalty.selectors.program_get()``.
+    """
+
+    name = models.CharField(_("name"), max_length=100, default="Loyalty")
+    currency = models.CharField(
+        _("currency"), max_length=3, default="EUR", help_text=_("ISO 4217 code, e.g. EUR.")
+    )
+    points_name = models.CharField(
+        _("name of the points"),
+        max_length=30,
+        default="points",
+        help_text=_("What members see the points called, e.g. 'stars' or 'beans'."),
+    )
+    default_country = models.CharField(
+        _("default country"),
+        max_length=2,
+        default="FI",
+        help_text=_("Two-letter country code used to read phone numbers typed without +code."),
+    )
+    earn_rate = models.DecimalField(
+        _("base earn rate"),
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Points per one unit of currency spent (1 = one point per euro)."),
+    )
+    rounding = models.CharField(
+        _("rounding"),
+        max_length=10,
+        choices=Rounding.choices,
+        default=Rounding.DOWN,
+        help_text=_("Applied to each award line of a purchase separately."),
+    )
+    validity = models.CharField(
+        _("points validity"), max_length=15, choices=Validity.choices, default=Validity.NEVER
+    )
+    validity_months = models.PositiveSmallIntegerField(
+        _("validity in months"),
+        default=12,
+        help_text=_("N for the validity rules above. Ignored when points never expire."),
+    )
+    pending_days = models.PositiveSmallIntegerField(
+        _("pending days"),
+        default=0,
+        help_text=_(
+            "Points from purchases become spendable this many days later, after the return "
+            "window. 0 makes them spendable at once."
+        ),
+    )
+    welcome_bonus = models.PositiveIntegerField(
+        _("welcome bonus"), default=0, help_text=_("Points given once when a member enrols.")
+    )
+    first_purchase_bonus = models.PositiveIntegerField(
+        _("first purchase bonus"), default=0, help_text=_("Extra points on a member's first purchase.")
+    )
+    points_per_visit = models.PositiveIntegerField(
+        _("points per visit"),
+        default=0,
+        help_text=_("Points for a check-in without a purchase (kiosk or staff)."),
+    )
+    min_redemption_points = models.PositiveIntegerField(
+        _("minimum points for a redemption"), default=0
+    )
+    max_purchase_amount = models.DecimalField(
+        _("largest purchase accepted"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("10000.00"),
+        help_text=_("Larger totals are refused as typing errors."),
+    )
+    max_adjustment_points = models.PositiveIntegerField(
+        _("largest manual adjustment"),
+        default=100000,
+        help_text=_("Staff adjustments above this many points are refused."),
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("programme")
+        verbose_name_plural = _("programme")
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="program_is_singleton")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+
+class Location(models.Model):
+    """A shop, branch or till point where members earn and spend. Staff belong to locations."""
+
+    name = models.CharField(_("name"), max_length=100)
+    code = models.SlugField(
+        _("code"), max_length=30, unique=True, help_text=_("Short unique code, e.g. 'main-st'.")
+    )
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("staff"),
+        related_name="loyalty_locations",
+        blank=True,
+        help_text=_("Staff who work here; the counter page offers them these locations."),
+    )
+
+    class Meta:
+        verbose_name = _("location")
+        verbose_name_plural = _("locations")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EarnRule(models.Model):
+    """An extra earning rule the engine applies on top of the base rate.
+
+    Multipliers raise the base points of the purchase lines they match (by category or SKU);
+    fixed bonuses give points per matching item; thresholds give points when one purchase
+    reaches an amount. Stacking is described in docs/ledger.md.
+    """
+
+    class Kind(models.TextChoices):
+        MULTIPLIER = "multiplier", _("Multiplier on matching lines")
+        FIXED_PER_ITEM = "fixed_per_item", _("Fixed points per matching item")
+        THRESHOLD = "threshold", _("Bonus for spending over an amount")
+
+    name = models.CharField(
+        _("name"), max_length=100, help_text=_("Shown to staff and members in the award lines.")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    category = models.CharField(
+        _("category"), max_length=64, blank=True, help_text=_("Match lines of this category.")
+    )
+    sku = models.CharField(_("SKU"), max_length=64, blank=True, help_text=_("Match lines of this SKU."))
+    multiplier = models.DecimalField(
+        _("multiplier"),
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("1"))],
+        help_text=_("2 gives double base points on the matching lines."),
+    )
+    points = models.PositiveIntegerField(
+        _("points"), default=0, help_text=_("For fixed bonuses (per item) and thresholds.")
+    )
+    min_total = models.DecimalField(
+        _("minimum total"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("For thresholds: the purchase total that earns the bonus."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("earning rule")
+        verbose_name_plural = _("earning rules")
+        ordering = ["kind", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="threshold") | Q(min_total__gt=0), name="earnrule_threshold_total"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="threshold") | ~Q(category="", sku=""),
+                name="earnrule_line_rule_matches_something",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def is_active_at(self, *, at=None) -> bool:
+        at = at or timezone.now()
+        return (
+            self.is_active
+            and (self.valid_from is None or self.valid_from <= at)
+            and (self.valid_until is None or at < self.valid_until)
+        )
+
+
+class Source(models.TextChoices):
+    COUNTER = "counter", _("Counter page")
+    ADMIN = "admin", _("Admin")
+    API = "api", _("API")
+    KIOSK = "kiosk", _("Kiosk")
+    PORTAL = "portal", _("Member portal")
+    IMPORT = "import", _("Import")
+    SYSTEM = "system", _("System")
+
+
+class Purchase(models.Model):
+    """A member's purchase at a location, recorded once per receipt (``external_id``)."""
+
+    member = models.ForeignKey(
+        "members.Member",
+        on_delete=models.PROTECT,  # the ledger points at purchases; members are never deleted
+        related_name="purchases",
+        verbose_name=_("member"),
+    )
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="purchases", verbose_name=_("location")
+    )
+    external_id = models.CharField(
+        _("receipt number"),
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text=_("The till's receipt or order id. Recording it again awards nothing more."),
+    )
+    total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3)
+    occurred_at = models.DateTimeField(_("purchased at"), default=timezone.now)
+    recorded_at = models.DateTimeField(_("recorded at"), auto_now_add=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,  # audit: who recorded it must stay known
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    points_awarded = models.IntegerField(_("points awarded"), default=0)
+    awards = models.JSONField(
+        _("award lines"), default=list, blank=True, help_text=_("Why the points were awarded.")
+    )
+    refunded_amount = models.DecimalField(
+        _("refunded"), max_digits=12, decimal_places=2, default=Decimal("0")
+    )
+    points_clawed_back = models.IntegerField(_("points taken back"), default=0)
+
+    class Meta:
+        verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["location", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="purchase_unique_receipt_per_location",
+            ),
+            models.CheckConstraint(condition=Q(total__gt=0), name="purchase_total_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("total")),
+                name="purchase_refund_within_total",
+            ),
+        ]
+        indexes = [models.Index(fields=["member", "-occurred_at"], name="purchase_member_time")]
+
+    def __str__(self) -> str:
+        return self.external_id or f"#{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:loyalty_purchase_change", args=[self.pk])
+
+    @property
+    def refundable_amount(self) -> Decimal:
+        return self.total - self.refunded_amount
+
+
+class PurchaseLine(models.Model):
+    """One line of a purchase: what was bought, for the category and SKU earning rules."""
+
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.CASCADE, related_name="lines", verbose_name=_("purchase")
+    )
+    sku = models.CharField(_("SKU"), max_length=64, blank=True)
+    category = models.CharField(_("category"), max_length=64, blank=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    amount = models.DecimalField(
+        _("amount"), max_digits=12, decimal_places=2, help_text=_("Line total, quantity included.")
+    )
+
+    class Meta:
+        verbose_name = _("purchase line")
+        verbose_name_plural = _("purchase lines")
+
+    def __str__(self) -> str:
+        return self.description or self.sku or self.category
+
+
+class Refund(models.Model):
+    """A full or partial refund of a purchase and the points it took back."""
+
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("purchase")
+    )
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    points_clawed_back = models.IntegerField(_("points taken back"))
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("refunded at"), default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+
+    def __str__(self) -> str:
+        return f"{self.purchase} −{self.amount}"
+
+
+class Visit(models.Model):
+    """A check-in without a purchase (kiosk or staff)."""
+
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="visits", verbose_name=_("member")
+    )
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="visits", verbose_name=_("location")
+    )
+    occurred_at = models.DateTimeField(_("visited at"), default=timezone.now)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    points_awarded = models.IntegerField(_("points awarded"), default=0)
+
+    class Meta:
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
+        indexes = [models.Index(fields=["member", "-occurred_at"], name="visit_member_time")]
+
+    def __str__(self) -> str:
+        return f"{self.member} @ {self.location}"
+
+
+class EntryKind(models.TextChoices):
+    EARN = "earn", _("Earned")
+    BONUS = "bonus", _("Bonus")
+    WELCOME = "welcome", _("Welcome bonus")
+    VISIT = "visit", _("Visit")
+    RELEASE = "release", _("Became spendable")
+    REDEEM = "redeem", _("Redeemed")
+    SPEND = "spend", _("Paid with points")
+    EXPIRE = "expire", _("Expired")
+    ADJUST = "adjust", _("Adjustment")
+    REFUND = "refund", _("Refund")
+    REVERSE = "reverse", _("Reversal")
+    DEBT = "debt", _("Owed after a refund")
+    DEBT_REPAY = "debt_repay", _("Repaid owed points")
+
+
+class PointsLot(models.Model):
+    """Points from one credit: how many are left, when they become spendable and expire.
+
+    A lot is *available* once released (``is_available``); until then its points are pending.
+    Debits draw down available lots, earliest expiry first.
+    """
+
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="lots", verbose_name=_("member")
+    )
+    amount = models.PositiveIntegerField(_("points"))
+    remaining = models.PositiveIntegerField(_("remaining"))
+    is_available = models.BooleanField(_("spendable"), default=True)
+    available_at = models.DateTimeField(_("spendable from"))
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"))
+    purchase = models.ForeignKey(
+        Purchase,
+        on_delete=models.PROTECT,  # refunds claw back from the lot their purchase funded
+        null=True,
+        blank=True,
+        related_name="lots",
+        verbose_name=_("purchase"),
+    )
+
+    class Meta:
+        verbose_name = _("points lot")
+        verbose_name_plural = _("points lots")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="lot_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0) & Q(remaining__lte=models.F("amount")),
+                name="lot_remaining_within_amount",
+            ),
+        ]
+        indexes = [
+            # Debit allocation and the member page: the member's lots that still hold points.
+            models.Index(
+                fields=["member", "is_available", "expires_at"],
+                condition=Q(remaining__gt=0),
+                name="lot_open_by_member",
+            ),
+            # Nightly jobs: lots to expire and to release.
+            models.Index(fields=["expires_at"], condition=Q(remaining__gt=0), name="lot_open_expiry"),
+            models.Index(
+                fields=["available_at"],
+                condition=Q(is_available=False, remaining__gt=0),
+                name="lot_pending_release",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.remaining}/{self.amount}"
+
+
+class LedgerEntry(models.Model):
+    """One append-only change to a member's points. Never updated or deleted.
+
+    ``points`` changes the spendable balance, ``pending_points`` the pending balance and
+    ``debt_points`` the points owed after a refund of points already spent.
+    """
+
+    class SourceType(models.TextChoices):
+        PURCHASE = "purchase", _("Purchase")
+        VISIT = "visit", _("Visit")
+        VOUCHER = "voucher", _("Voucher")
+        CAMPAIGN = "campaign", _("Campaign")
+        STAFF = "staff", _("Staff")
+        SYSTEM = "system", _("System")
+
+    member = models.ForeignKey(
+        "members.Member", on_delete=models.PROTECT, related_name="ledger", verbose_name=_("member")
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=EntryKind.choices)
+    points = models.IntegerField(_("points"), default=0)
+    pending_points = models.IntegerField(_("pending points"), default=0)
+    debt_points = models.IntegerField(_("owed points"), default=0)
+    balance_after = models.IntegerField(_("balance after"))
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    source_type = models.CharField(_("source"), max_length=10, choices=SourceType.choices)
+    purchase = models.ForeignKey(
+        Purchase,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+        verbose_name=_("purchase"),
+    )
+    visit = models.ForeignKey(
+        Visit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+        verbose_name=_("visit"),
+    )
+    lot = models.ForeignKey(
+        PointsLot,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="entries",
+        verbose_name=_("lot"),
+        help_text=_("For credits and releases: the lot the points went to."),
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,  # audit: staff changes keep who made them
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    created_at = models.DateTimeField(_("time"), db_index=False)
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        indexes = [models.Index(fields=["member", "-id"], name="entry_member_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.points:+d}"
+
+
+class LotAllocation(models.Model):
+    """How many points a debit (or expiry or claw-back) took from one lot."""
+
+    entry = models.ForeignKey(
+        LedgerEntry, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("entry")
+    )
+    lot = models.ForeignKey(
+        PointsLot, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("lot")
+    )
+    points = models.PositiveIntegerField(_("points"))
+
+    class Meta:
+        verbose_name = _("lot allocation")
+        verbose_name_plural = _("lot allocations")
+        constraints = [models.CheckConstraint(condition=Q(points__gt=0), name="allocation_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.points} from lot {self.lot_id}"
+
+
+class Event(models.Model):
+    """An outbox row: something that happened, written in the same transaction as the change.
+
+    Feeds the member timeline, the audit trail and (with the API issue) webhooks. Delivered
+    after commit by ``loyalty.tasks.event_dispatch``.
+    """
+
+    type = models.CharField(_("type"), max_length=50, db_index=False)
+    member = models.ForeignKey(
+        "members.Member",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="events",
+        verbose_name=_("member"),
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    payload = models.JSONField(_("data"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    dispatched_at = models.DateTimeField(_("dispatched"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [
+            models.Index(fields=["member", "-id"], name="event_member_latest"),
+            models.Index(fields=["id"], condition=Q(dispatched_at__isnull=True), name="event_undispatched"),
+        ]
+
+    def __str__(self) -> str:
+        return self.type

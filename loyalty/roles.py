@@ -1,0 +1,61 @@
+"""Staff roles as Django groups, with least privilege.
+
+``ROLES`` maps a group name to the permissions it holds, as ``app_label.codename``; a
+trailing ``*`` takes every permission of an app. ``roles_sync`` makes the groups match and
+is run by migrations (with the historical app registry) and by ``manage.py setup_roles``.
+"""
+
+from __future__ import annotations
+
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
+
+CASHIER = "Cashier"
+MANAGER = "Manager"
+
+ROLES: dict[str, list[str]] = {
+    # Counter work: find and enrol members, record purchases and visits, read the ledger.
+    CASHIER: [
+        "members.view_member",
+        "members.add_member",
+        "members.use_counter",
+        "loyalty.view_location",
+        "loyalty.view_program",
+        "loyalty.view_purchase",
+        "loyalty.add_purchase",
+        "loyalty.view_visit",
+        "loyalty.add_visit",
+        "loyalty.view_ledgerentry",
+        "loyalty.view_pointslot",
+    ],
+    # Everything in the programme, including adjusting points and the programme settings.
+    MANAGER: [
+        "members.*",
+        "loyalty.*",
+        "rewards.*",
+        "campaigns.*",
+        "auth.view_user",
+        "django_celery_beat.*",
+    ],
+}
+
+
+def roles_sync(apps=global_apps, *, verbosity: int = 0) -> None:
+    """Create the role groups and give each exactly the permissions in ``ROLES``."""
+    for app_config in apps.get_app_configs():
+        # Permissions are normally created after migrate; create them now so groups can use them.
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=verbosity)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, specs in ROLES.items():
+        group, _created = Group.objects.get_or_create(name=name)
+        wanted = []
+        for spec in specs:
+            app_label, codename = spec.split(".", 1)
+            qs = Permission.objects.filter(content_type__app_label=app_label)
+            if codename != "*":
+                qs = qs.filter(codename=codename)
+            wanted.extend(qs)
+        group.permissions.set(wanted)

@@ -1,0 +1,9 @@
+"""URLs of the platform: admin, staff counter page (and later the API and the portal)."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+]

@@ -1,0 +1,115 @@
+"""Members: the customers of the programme, how they are identified, and their cached balances."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.models import Source
+
+
+class Member(models.Model):
+    """A customer in the programme.
+
+    Identified by phone (E.164), email (stored lower-case), card number (12 digits, the last a
+    Luhn check digit) or QR token (random, rotatable). ``balance``, ``pending`` and
+    ``points_debt`` cache the ledger; they are written only by the ledger services, in the
+    same transaction as the entries, and a database CHECK keeps them from going negative.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="member",
+        verbose_name=_("portal account"),
+    )
+    phone = models.CharField(
+        _("phone"), max_length=20, unique=True, null=True, blank=True, help_text=_("E.164, e.g. +358401234567.")
+    )
+    email = models.EmailField(_("email"), unique=True, null=True, blank=True)
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    language = models.CharField(
+        _("language"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
+    card_number = models.CharField(_("card number"), max_length=12, unique=True, editable=False)
+    qr_token = models.CharField(_("QR token"), max_length=32, unique=True, editable=False)
+    home_location = models.ForeignKey(
+        "loyalty.Location",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="members",
+        verbose_name=_("home location"),
+    )
+    balance = models.IntegerField(_("balance"), default=0, editable=False)
+    pending = models.IntegerField(_("pending points"), default=0, editable=False)
+    points_debt = models.IntegerField(
+        _("owed points"),
+        default=0,
+        editable=False,
+        help_text=_("Points taken back by refunds after they were spent; paid from future earnings."),
+    )
+    lifetime_points = models.IntegerField(_("points earned in total"), default=0, editable=False)
+    first_purchase_at = models.DateTimeField(_("first purchase"), null=True, blank=True, editable=False)
+    last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True, editable=False)
+    enrolled_at = models.DateTimeField(_("enrolled"), default=timezone.now, editable=False)
+    enrolled_via = models.CharField(
+        _("enrolled via"), max_length=10, choices=Source.choices, default=Source.ADMIN, editable=False
+    )
+    enrolled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("enrolled by"),
+        editable=False,
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        permissions = [
+            ("adjust_points", _("Can adjust a member's points")),
+            ("use_counter", _("Can use the counter page")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(balance__gte=0), name="member_balance_not_negative"),
+            models.CheckConstraint(condition=Q(pending__gte=0), name="member_pending_not_negative"),
+            models.CheckConstraint(condition=Q(points_debt__gte=0), name="member_debt_not_negative"),
+            models.CheckConstraint(
+                condition=Q(phone__isnull=False) | Q(email__isnull=False),
+                name="member_has_contact",
+            ),
+        ]
+        indexes = [
+            # Name search in the admin and at the counter is a case-insensitive prefix match.
+            models.Index(Upper("last_name"), name="member_last_name_upper"),
+            models.Index(fields=["-enrolled_at"], name="member_enrolled_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:members_member_change", args=[self.pk])
+
+    @property
+    def display_name(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return name or self.phone or self.email or self.formatted_card_number
+
+    @property
+    def formatted_card_number(self) -> str:
+        n = self.card_number or ""
+        return " ".join(n[i : i + 4] for i in range(0, len(n), 4))

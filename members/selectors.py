@@ -1,0 +1,68 @@
+"""Reads about members shared by the admin, the counter page, the portal and the API."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.db.models.functions import Upper
+
+from loyalty import errors
+from loyalty.selectors import program_get
+from members.identifiers import (
+    card_number_is_valid,
+    card_number_normalize,
+    phone_looks_like,
+    phone_normalize,
+)
+from members.models import Member
+
+
+def member_identify(*, identifier: str) -> Member:
+    """Return the member with this phone, card number, email or QR token.
+
+    Phones are matched in any common notation (normalised to E.164 with the programme's
+    default country). Raises ``MemberNotFound`` when nothing matches.
+    """
+    text = (identifier or "").strip()
+    if not text or len(text) > 254:
+        raise errors.MemberNotFound()
+    qs = Member.objects.all()
+    if "@" in text:
+        member = qs.filter(email=text.lower()).first()
+    else:
+        member = None
+        if card_number_is_valid(text):
+            member = qs.filter(card_number=card_number_normalize(text)).first()
+        if member is None and phone_looks_like(text):
+            try:
+                phone = phone_normalize(text, region=program_get().default_country)
+            except errors.InvalidPhone:
+                phone = None
+            if phone:
+                member = qs.filter(phone=phone).first()
+        if member is None:
+            member = qs.filter(qr_token=text).first()
+    if member is None:
+        raise errors.MemberNotFound()
+    return member
+
+
+def members_search(*, query: str, limit: int = 20) -> QuerySet[Member]:
+    """Return members matching a counter search: an identifier, or a last-name prefix.
+
+    Every branch uses an index: identifiers are exact matches, names a prefix of the
+    upper-cased last name.
+    """
+    text = (query or "").strip()
+    if not text:
+        return Member.objects.none()
+    try:
+        member = member_identify(identifier=text)
+    except errors.MemberNotFound:
+        member = None
+    if member is not None:
+        return Member.objects.filter(pk=member.pk)
+    return (
+        Member.objects.annotate(last_upper=Upper("last_name"))
+        .filter(last_upper__startswith=text.upper())
+        .order_by("last_upper", "first_name", "pk")[:limit]
+    )

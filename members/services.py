@@ -1,0 +1,216 @@
+"""Services for members: enrolment, profile changes and identifier rotation."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from loyalty import engine, errors
+from loyalty.models import EntryKind, LedgerEntry, Location, Source
+from loyalty.selectors import program_get, program_rules
+from loyalty.services import event_record, lot_expiry
+from members.identifiers import card_number_generate, email_normalize, phone_normalize, qr_token_generate
+from members.models import Member
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+_PROFILE_FIELDS = ("phone", "email", "first_name", "last_name", "birth_date", "language", "home_location", "is_active")
+
+
+def _clean_contact(*, phone: str | None, email: str | None, exclude_pk: int | None = None) -> tuple[str | None, str | None]:
+    phone = phone.strip() if isinstance(phone, str) else phone
+    email = email.strip() if isinstance(email, str) else email
+    norm_phone = phone_normalize(phone, region=program_get().default_country) if phone else None
+    norm_email = email_normalize(email) if email else None
+    if not norm_phone and not norm_email:
+        raise errors.ContactRequired(field="phone")
+    others = Member.objects.exclude(pk=exclude_pk) if exclude_pk else Member.objects.all()
+    if norm_phone and others.filter(phone=norm_phone).exists():
+        raise errors.MemberAlreadyExists(field="phone", what=_("phone number"))
+    if norm_email and others.filter(email=norm_email).exists():
+        raise errors.MemberAlreadyExists(field="email", what=_("email address"))
+    return norm_phone, norm_email
+
+
+def _clean_name(value: Any, label: str) -> str:
+    text = "" if value is None else str(value).strip()
+    if len(text) > 100:
+        raise errors.InvalidInput(_("%(field)s is too long (at most %(max)s characters).") % {"field": label, "max": 100})
+    return text
+
+
+def _clean_birth_date(value: date | None) -> date | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise errors.InvalidInput(_("Enter the birth date as a date."), field="birth_date")
+    today = timezone.localdate()
+    if value > today or value.year < today.year - 130:
+        raise errors.InvalidInput(_("Enter a real birth date."), field="birth_date")
+    return value
+
+
+def _clean_language(value: str | None) -> str:
+    codes = {code for code, _name in settings.LANGUAGES}
+    if not value:
+        return settings.LANGUAGE_CODE
+    if value not in codes:
+        raise errors.InvalidInput(_("This language is not offered."), field="language")
+    return value
+
+
+def contact_validate(*, phone: str | None = None, email: str | None = None, member: Member | None = None) -> tuple[str | None, str | None]:
+    """Return the normalised phone and email, raising the error a form should show.
+
+    Forms call this to show field errors before saving; the services check again.
+    """
+    return _clean_contact(phone=phone, email=email, exclude_pk=member.pk if member else None)
+
+
+def member_enroll(
+    *,
+    phone: str | None = None,
+    email: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    birth_date: date | None = None,
+    language: str | None = None,
+    location: Location | None = None,
+    via: str = Source.ADMIN,
+    actor: AbstractBaseUser | None = None,
+    at: datetime | None = None,
+) -> Member:
+    """Create a member and give the programme's welcome bonus.
+
+    The phone is stored in E.164 and the email lower-case; a phone or email that another
+    member already has is refused with ``MemberAlreadyExists``.
+    """
+    at = at or timezone.now()
+    first_name = _clean_name(first_name, _("First name"))
+    last_name = _clean_name(last_name, _("Last name"))
+    birth_date = _clean_birth_date(birth_date)
+    language = _clean_language(language)
+    actor = actor if actor is not None and actor.is_authenticated else None
+    with transaction.atomic():
+        norm_phone, norm_email = _clean_contact(phone=phone, email=email)
+        member = None
+        for _attempt in range(5):
+            try:
+                with transaction.atomic():
+                    member = Member.objects.create(
+                        phone=norm_phone,
+                        email=norm_email,
+                        first_name=first_name,
+                        last_name=last_name,
+                        birth_date=birth_date,
+                        language=language,
+                        home_location=location,
+                        card_number=card_number_generate(),
+                        qr_token=qr_token_generate(),
+                        enrolled_at=at,
+                        enrolled_via=via,
+                        enrolled_by=actor,
+                    )
+                break
+            except IntegrityError:
+                # A concurrent enrolment took the phone or email, or (rarely) a random card
+                # number collided: tell which, or try another number.
+                _clean_contact(phone=norm_phone, email=norm_email)
+        if member is None:
+            raise errors.Conflict(_("Could not allocate a card number, please try again."))
+        event_record(
+            type="member.enrolled",
+            member=member,
+            actor=actor,
+            payload={"via": via, "location": location.code if location else None},
+            at=at,
+        )
+        welcome = engine.enrolment_awards(rules=program_rules())
+        if welcome.points:
+            _welcome_credit(member=member, points=welcome.points, at=at, actor=actor)
+    return member
+
+
+def _welcome_credit(*, member: Member, points: int, at: datetime, actor) -> None:
+    from loyalty.services import points_credit
+
+    points_credit(
+        member=member,
+        points=points,
+        kind=EntryKind.WELCOME,
+        reason=_("Welcome bonus"),
+        source_type=LedgerEntry.SourceType.SYSTEM,
+        at=at,
+        expires_at=lot_expiry(program=program_get(), earned_at=at),
+        actor=actor,
+    )
+
+
+def member_update(*, member: Member, actor: AbstractBaseUser | None = None, **changes: Any) -> Member:
+    """Change a member's profile fields; phone and email are normalised and kept unique."""
+    unknown = set(changes) - set(_PROFILE_FIELDS)
+    if unknown:
+        raise errors.InvalidInput(_("These fields cannot be changed: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
+    clean: dict[str, Any] = {}
+    if "first_name" in changes:
+        clean["first_name"] = _clean_name(changes["first_name"], _("First name"))
+    if "last_name" in changes:
+        clean["last_name"] = _clean_name(changes["last_name"], _("Last name"))
+    if "birth_date" in changes:
+        clean["birth_date"] = _clean_birth_date(changes["birth_date"])
+    if "language" in changes:
+        clean["language"] = _clean_language(changes["language"])
+    if "home_location" in changes:
+        clean["home_location"] = changes["home_location"]
+    if "is_active" in changes:
+        clean["is_active"] = bool(changes["is_active"])
+    with transaction.atomic():
+        locked = Member.objects.select_for_update().get(pk=member.pk)
+        if "phone" in changes or "email" in changes:
+            phone = changes.get("phone", locked.phone)
+            email = changes.get("email", locked.email)
+            clean["phone"], clean["email"] = _clean_contact(phone=phone, email=email, exclude_pk=locked.pk)
+        before = {name: getattr(locked, name) for name in clean}
+        changed = {name: value for name, value in clean.items() if before[name] != value}
+        if not changed:
+            return member
+        for name, value in changed.items():
+            setattr(locked, name, value)
+        try:
+            with transaction.atomic():
+                locked.save(update_fields=list(changed))
+        except IntegrityError:
+            _clean_contact(phone=locked.phone, email=locked.email, exclude_pk=locked.pk)
+            raise
+        event_record(
+            type="member.updated",
+            member=locked,
+            actor=actor,
+            payload={"changed": {name: [_jsonable(before[name]), _jsonable(value)] for name, value in changed.items()}},
+        )
+        for name, value in changed.items():
+            setattr(member, name, value)
+    return member
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Location):
+        return value.code
+    return value
+
+
+def member_rotate_qr_token(*, member: Member, actor: AbstractBaseUser | None = None) -> Member:
+    """Give the member a new QR token; the old one stops working at once."""
+    with transaction.atomic():
+        member.qr_token = qr_token_generate()
+        member.save(update_fields=["qr_token"])
+        event_record(type="member.qr_rotated", member=member, actor=actor)
+    return member
