@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Min, QuerySet, Sum
 from django.utils import timezone
 
-from loyalty.engine import RuleSpec, Rules
+from loyalty.engine import Rules, RuleSpec
 from loyalty.models import EarnRule, LedgerEntry, Location, PointsLot, Program, Purchase
 
 

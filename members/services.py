@@ -14,7 +14,12 @@ from loyalty import engine, errors
 from loyalty.models import EntryKind, LedgerEntry, Location, Source
 from loyalty.selectors import program_get, program_rules
 from loyalty.services import event_record, lot_expiry
-from members.identifiers import card_number_generate, email_normalize, phone_normalize, qr_token_generate
+from members.identifiers import (
+    card_number_generate,
+    email_normalize,
+    phone_normalize,
+    qr_token_generate,
+)
 from members.models import Member
 
 if TYPE_CHECKING:
