@@ -53,7 +53,10 @@ class RuleSpec:
         )
 
     def matches(self, line: LineIn) -> bool:
-        return bool((self.sku and line.sku == self.sku) or (self.category and line.category == self.category))
+        return bool(
+            (self.sku and line.sku == self.sku)
+            or (self.category and line.category == self.category)
+        )
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,11 @@ def purchase_awards(
     multipliers = [r for r in active if r.kind == "multiplier" and r.multiplier > 1]
     extra_by_rule: dict[int, Decimal] = {}
     for line in lines:
-        best = max((r for r in multipliers if r.matches(line)), key=lambda r: (r.multiplier, -r.id), default=None)
+        best = max(
+            (r for r in multipliers if r.matches(line)),
+            key=lambda r: (r.multiplier, -r.id),
+            default=None,
+        )
         if best is not None:
             extra_by_rule[best.id] = extra_by_rule.get(best.id, Decimal(0)) + line.amount * rate * (
                 best.multiplier - 1
@@ -151,7 +158,12 @@ def purchase_awards(
     for rule in multipliers:
         if rule.id in extra_by_rule:
             awards.append(
-                Award("multiplier", rule.name, round_points(extra_by_rule[rule.id], rules.rounding), rule.id)
+                Award(
+                    "multiplier",
+                    rule.name,
+                    round_points(extra_by_rule[rule.id], rules.rounding),
+                    rule.id,
+                )
             )
 
     for rule in active:
@@ -161,14 +173,20 @@ def purchase_awards(
                 awards.append(Award("item_bonus", rule.name, rule.points * quantity, rule.id))
 
     reached = [
-        r for r in active if r.kind == "threshold" and r.min_total is not None and total >= r.min_total
+        r
+        for r in active
+        if r.kind == "threshold" and r.min_total is not None and total >= r.min_total
     ]
     if reached:
         best_threshold = max(reached, key=lambda r: (r.min_total, r.points))
-        awards.append(Award("threshold", best_threshold.name, best_threshold.points, best_threshold.id))
+        awards.append(
+            Award("threshold", best_threshold.name, best_threshold.points, best_threshold.id)
+        )
 
     if member.is_first_purchase and rules.first_purchase_bonus:
-        awards.append(Award("first_purchase", _("First purchase bonus"), rules.first_purchase_bonus))
+        awards.append(
+            Award("first_purchase", _("First purchase bonus"), rules.first_purchase_bonus)
+        )
 
     return AwardResult(tuple(a for a in awards if a.points > 0))
 

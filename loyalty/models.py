@@ -89,7 +89,9 @@ class Program(models.Model):
         _("welcome bonus"), default=0, help_text=_("Points given once when a member enrols.")
     )
     first_purchase_bonus = models.PositiveIntegerField(
-        _("first purchase bonus"), default=0, help_text=_("Extra points on a member's first purchase.")
+        _("first purchase bonus"),
+        default=0,
+        help_text=_("Extra points on a member's first purchase."),
     )
     points_per_visit = models.PositiveIntegerField(
         _("points per visit"),
@@ -172,7 +174,9 @@ class EarnRule(models.Model):
     category = models.CharField(
         _("category"), max_length=64, blank=True, help_text=_("Match lines of this category.")
     )
-    sku = models.CharField(_("SKU"), max_length=64, blank=True, help_text=_("Match lines of this SKU."))
+    sku = models.CharField(
+        _("SKU"), max_length=64, blank=True, help_text=_("Match lines of this SKU.")
+    )
     multiplier = models.DecimalField(
         _("multiplier"),
         max_digits=6,
@@ -439,7 +443,9 @@ class PointsLot(models.Model):
                 name="lot_open_by_member",
             ),
             # Nightly jobs: lots to expire and to release.
-            models.Index(fields=["expires_at"], condition=Q(remaining__gt=0), name="lot_open_expiry"),
+            models.Index(
+                fields=["expires_at"], condition=Q(remaining__gt=0), name="lot_open_expiry"
+            ),
             models.Index(
                 fields=["available_at"],
                 condition=Q(is_available=False, remaining__gt=0),
@@ -534,7 +540,9 @@ class LotAllocation(models.Model):
     class Meta:
         verbose_name = _("lot allocation")
         verbose_name_plural = _("lot allocations")
-        constraints = [models.CheckConstraint(condition=Q(points__gt=0), name="allocation_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gt=0), name="allocation_positive")
+        ]
 
     def __str__(self) -> str:
         return f"{self.points} from lot {self.lot_id}"
@@ -573,7 +581,9 @@ class Event(models.Model):
         verbose_name_plural = _("events")
         indexes = [
             models.Index(fields=["member", "-id"], name="event_member_latest"),
-            models.Index(fields=["id"], condition=Q(dispatched_at__isnull=True), name="event_undispatched"),
+            models.Index(
+                fields=["id"], condition=Q(dispatched_at__isnull=True), name="event_undispatched"
+            ),
         ]
 
     def __str__(self) -> str:

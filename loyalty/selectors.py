@@ -62,7 +62,9 @@ class Expiring:
     first_expiry: datetime | None
 
 
-def member_expiring_soon(*, member, as_of: datetime | None = None, days: int | None = None) -> Expiring:
+def member_expiring_soon(
+    *, member, as_of: datetime | None = None, days: int | None = None
+) -> Expiring:
     """Return how many spendable points expire within ``days`` and the first expiry time."""
     as_of = as_of or timezone.now()
     days = settings.LOYALTY_EXPIRING_SOON_DAYS if days is None else days
@@ -156,7 +158,17 @@ def ledger_drift(*, member_ids: list[int] | None = None) -> list[Drift]:
             | ~Q(pending=F("l_pending"))
             | ~Q(points_debt=F("e_debt"))
         )
-        .values("pk", "balance", "e_points", "l_available", "pending", "e_pending", "l_pending", "points_debt", "e_debt")
+        .values(
+            "pk",
+            "balance",
+            "e_points",
+            "l_available",
+            "pending",
+            "e_pending",
+            "l_pending",
+            "points_debt",
+            "e_debt",
+        )
     )
     found = [
         Drift(
@@ -182,11 +194,18 @@ def ledger_drift(*, member_ids: list[int] | None = None) -> list[Drift]:
         lot_qs = lot_qs.filter(member_id__in=member_ids)
     bad_lots = (
         lot_qs.annotate(allocated=allocated)
-        .filter(Q(remaining__lt=0) | Q(remaining__gt=F("amount")) | ~Q(allocated=F("amount") - F("remaining")))
+        .filter(
+            Q(remaining__lt=0)
+            | Q(remaining__gt=F("amount"))
+            | ~Q(allocated=F("amount") - F("remaining"))
+        )
         .values("pk", "member_id", "amount", "remaining", "allocated")
     )
     found.extend(
-        Drift(r["member_id"], "lot {pk}: amount {amount}, remaining {remaining}, allocated {allocated}".format(**r))
+        Drift(
+            r["member_id"],
+            "lot {pk}: amount {amount}, remaining {remaining}, allocated {allocated}".format(**r),
+        )
         for r in bad_lots
     )
     return found

@@ -123,12 +123,18 @@ def event_dispatch_pending(*, limit: int = 1000) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def clean_amount(value: Any, *, maximum: Decimal | None = None, allow_zero: bool = False) -> Decimal:
+def clean_amount(
+    value: Any, *, maximum: Decimal | None = None, allow_zero: bool = False
+) -> Decimal:
     """Return ``value`` as a money ``Decimal`` or raise ``InvalidAmount`` with the reason."""
     if isinstance(value, bool) or value is None:
         raise errors.InvalidAmount(_("Enter an amount."))
     try:
-        amount = Decimal(str(value).strip().replace(",", ".")) if isinstance(value, str) else Decimal(str(value))
+        amount = (
+            Decimal(str(value).strip().replace(",", "."))
+            if isinstance(value, str)
+            else Decimal(str(value))
+        )
     except (InvalidOperation, ValueError):
         raise errors.InvalidAmount(_("Enter the amount as a number, e.g. 12.50.")) from None
     if not amount.is_finite():
@@ -172,12 +178,15 @@ def _clean_text(value: Any, *, max_length: int, label: str) -> str:
     text = "" if value is None else str(value).strip()
     if len(text) > max_length:
         raise errors.InvalidInput(
-            _("%(field)s is too long (at most %(max)s characters).") % {"field": label, "max": max_length}
+            _("%(field)s is too long (at most %(max)s characters).")
+            % {"field": label, "max": max_length}
         )
     return text
 
 
-def clean_lines(lines: Iterable[Mapping[str, Any] | engine.LineIn], *, total: Decimal) -> list[engine.LineIn]:
+def clean_lines(
+    lines: Iterable[Mapping[str, Any] | engine.LineIn], *, total: Decimal
+) -> list[engine.LineIn]:
     """Validate purchase lines; when given, their amounts must add up to the total."""
     cleaned: list[engine.LineIn] = []
     for raw in lines:
@@ -189,19 +198,30 @@ def clean_lines(lines: Iterable[Mapping[str, Any] | engine.LineIn], *, total: De
             quantity = int(quantity_raw)
         except (TypeError, ValueError):
             raise errors.InvalidInput(_("Enter the quantity as a whole number.")) from None
-        if isinstance(quantity_raw, bool) or quantity < 1 or quantity > MAX_QUANTITY or str(quantity_raw).strip() not in {str(quantity), f"{quantity}.0"}:
-            raise errors.InvalidInput(_("Enter a quantity between 1 and %(max)s.") % {"max": MAX_QUANTITY})
+        if (
+            isinstance(quantity_raw, bool)
+            or quantity < 1
+            or quantity > MAX_QUANTITY
+            or str(quantity_raw).strip() not in {str(quantity), f"{quantity}.0"}
+        ):
+            raise errors.InvalidInput(
+                _("Enter a quantity between 1 and %(max)s.") % {"max": MAX_QUANTITY}
+            )
         cleaned.append(
             engine.LineIn(
                 amount=clean_amount(data.get("amount"), allow_zero=True),
                 quantity=quantity,
                 sku=_clean_text(data.get("sku"), max_length=64, label=_("SKU")),
                 category=_clean_text(data.get("category"), max_length=64, label=_("Category")),
-                description=_clean_text(data.get("description"), max_length=200, label=_("Description")),
+                description=_clean_text(
+                    data.get("description"), max_length=200, label=_("Description")
+                ),
             )
         )
         if len(cleaned) > MAX_LINES:
-            raise errors.InvalidInput(_("A purchase can have at most %(max)s lines.") % {"max": MAX_LINES})
+            raise errors.InvalidInput(
+                _("A purchase can have at most %(max)s lines.") % {"max": MAX_LINES}
+            )
     if cleaned:
         line_sum = sum((line.amount for line in cleaned), Decimal(0))
         if line_sum != total:
@@ -254,7 +274,14 @@ def _lock_member(member: Member) -> Member:
 
 def _sync(member: Member, locked: Member) -> None:
     """Copy the cached ledger fields of the locked row onto the caller's instance."""
-    for name in ("balance", "pending", "points_debt", "lifetime_points", "first_purchase_at", "last_activity_at"):
+    for name in (
+        "balance",
+        "pending",
+        "points_debt",
+        "lifetime_points",
+        "first_purchase_at",
+        "last_activity_at",
+    ):
         setattr(member, name, getattr(locked, name))
 
 
@@ -269,13 +296,15 @@ def _save_member_counters(locked: Member, **deltas: int) -> None:
         setattr(locked, k, getattr(locked, k) + v)
 
 
-def _draw_down(locked: Member, *, points: int, entry: LedgerEntry, lots: Sequence[PointsLot] | None = None) -> None:
+def _draw_down(
+    locked: Member, *, points: int, entry: LedgerEntry, lots: Sequence[PointsLot] | None = None
+) -> None:
     """Take ``points`` from the member's available lots, earliest expiry first."""
     if lots is None:
         lots = list(
-            PointsLot.objects.filter(member_id=locked.pk, is_available=True, remaining__gt=0).order_by(
-                F("expires_at").asc(nulls_last=True), "available_at", "pk"
-            )
+            PointsLot.objects.filter(
+                member_id=locked.pk, is_available=True, remaining__gt=0
+            ).order_by(F("expires_at").asc(nulls_last=True), "available_at", "pk")
         )
     allocations: list[LotAllocation] = []
     touched: list[PointsLot] = []
@@ -450,7 +479,13 @@ def points_credit(
             type="points.earned",
             member=locked,
             actor=actor,
-            payload={"entry": entry.pk, "kind": kind, "points": points, "reason": reason, "balance": locked.balance},
+            payload={
+                "entry": entry.pk,
+                "kind": kind,
+                "points": points,
+                "reason": reason,
+                "balance": locked.balance,
+            },
             at=at,
         )
         _sync(member, locked)
@@ -476,12 +511,26 @@ def points_debit(
     with transaction.atomic():
         locked = _lock_member(member)
         _ensure_active(locked)
-        entry = _debit(locked, points=points, kind=kind, source_type=source_type, at=at, reason=reason, actor=actor)
+        entry = _debit(
+            locked,
+            points=points,
+            kind=kind,
+            source_type=source_type,
+            at=at,
+            reason=reason,
+            actor=actor,
+        )
         event_record(
             type="points.redeemed" if kind == EntryKind.REDEEM else "points.spent",
             member=locked,
             actor=actor,
-            payload={"entry": entry.pk, "kind": kind, "points": -points, "reason": reason, "balance": locked.balance},
+            payload={
+                "entry": entry.pk,
+                "kind": kind,
+                "points": -points,
+                "reason": reason,
+                "balance": locked.balance,
+            },
             at=at,
         )
         _sync(member, locked)
@@ -526,13 +575,24 @@ def points_adjust(
             )
         else:
             entry = _debit(
-                locked, points=-points, kind=EntryKind.ADJUST, source_type=SourceType.STAFF, at=at, reason=reason, actor=actor
+                locked,
+                points=-points,
+                kind=EntryKind.ADJUST,
+                source_type=SourceType.STAFF,
+                at=at,
+                reason=reason,
+                actor=actor,
             )
         event_record(
             type="points.adjusted",
             member=locked,
             actor=actor,
-            payload={"entry": entry.pk, "points": points, "reason": reason, "balance": locked.balance},
+            payload={
+                "entry": entry.pk,
+                "points": points,
+                "reason": reason,
+                "balance": locked.balance,
+            },
             at=at,
         )
         _sync(member, locked)
@@ -560,7 +620,11 @@ def _bulk_counter_update(field: str, deltas: Mapping[int, int]) -> None:
     Member.objects.filter(pk__in=list(deltas)).update(
         **{
             field: F(field)
-            + Case(*[When(pk=pk, then=Value(d)) for pk, d in deltas.items()], default=Value(0), output_field=IntegerField())
+            + Case(
+                *[When(pk=pk, then=Value(d)) for pk, d in deltas.items()],
+                default=Value(0),
+                output_field=IntegerField(),
+            )
         }
     )
 
@@ -585,7 +649,9 @@ def points_expire_due(*, as_of: datetime | None = None, chunk_size: int = 2000) 
                 break
             members = _lock_members(m for _pk, m in candidates)
             lots = list(
-                PointsLot.objects.filter(pk__in=[pk for pk, _m in candidates], remaining__gt=0, expires_at__lte=as_of)
+                PointsLot.objects.filter(
+                    pk__in=[pk for pk, _m in candidates], remaining__gt=0, expires_at__lte=as_of
+                )
                 .order_by("pk")
                 .only("pk", "member_id", "remaining", "is_available")
             )
@@ -593,7 +659,9 @@ def points_expire_due(*, as_of: datetime | None = None, chunk_size: int = 2000) 
     return expired_total
 
 
-def _close_lots(lots: Sequence[PointsLot], *, members: Mapping[int, Member], as_of: datetime) -> int:
+def _close_lots(
+    lots: Sequence[PointsLot], *, members: Mapping[int, Member], as_of: datetime
+) -> int:
     by_member: dict[int, list[PointsLot]] = defaultdict(list)
     for lot in lots:
         by_member[lot.member_id].append(lot)
@@ -618,7 +686,11 @@ def _close_lots(lots: Sequence[PointsLot], *, members: Mapping[int, Member], as_
             pending_deltas[member_id] = -pending
     LedgerEntry.objects.bulk_create(entries.values())
     LotAllocation.objects.bulk_create(
-        [LotAllocation(entry=entries[lot.member_id], lot=lot, points=lot.remaining) for lot in lots], batch_size=1000
+        [
+            LotAllocation(entry=entries[lot.member_id], lot=lot, points=lot.remaining)
+            for lot in lots
+        ],
+        batch_size=1000,
     )
     PointsLot.objects.filter(pk__in=[lot.pk for lot in lots]).update(remaining=0)
     _bulk_counter_update("balance", balance_deltas)
@@ -648,7 +720,9 @@ def points_release_pending(*, as_of: datetime | None = None, chunk_size: int = 2
     while True:
         with transaction.atomic():
             candidates = list(
-                PointsLot.objects.filter(is_available=False, remaining__gt=0, available_at__lte=as_of)
+                PointsLot.objects.filter(
+                    is_available=False, remaining__gt=0, available_at__lte=as_of
+                )
                 .order_by("pk")
                 .values_list("pk", "member_id")[:chunk_size]
             )
@@ -657,7 +731,10 @@ def points_release_pending(*, as_of: datetime | None = None, chunk_size: int = 2
             members = _lock_members(m for _pk, m in candidates)
             lots = list(
                 PointsLot.objects.filter(
-                    pk__in=[pk for pk, _m in candidates], is_available=False, remaining__gt=0, available_at__lte=as_of
+                    pk__in=[pk for pk, _m in candidates],
+                    is_available=False,
+                    remaining__gt=0,
+                    available_at__lte=as_of,
                 ).only("pk", "member_id", "remaining")
             )
             per_member: dict[int, int] = defaultdict(int)
@@ -681,7 +758,12 @@ def points_release_pending(*, as_of: datetime | None = None, chunk_size: int = 2
             _bulk_counter_update("pending", {m: -p for m, p in per_member.items()})
             events_record_bulk(
                 [
-                    Event(type="points.released", member_id=e.member_id, payload={"entry": e.pk, "points": e.points}, created_at=as_of)
+                    Event(
+                        type="points.released",
+                        member_id=e.member_id,
+                        payload={"entry": e.pk, "points": e.points},
+                        created_at=as_of,
+                    )
                     for e in entries
                 ]
             )
@@ -689,7 +771,9 @@ def points_release_pending(*, as_of: datetime | None = None, chunk_size: int = 2
             for member_id, member in members.items():
                 if member.points_debt and member_id in per_member:
                     member.balance += per_member[member_id]
-                    for lot in sorted((lot for lot in lots if lot.member_id == member_id), key=lambda x: x.pk):
+                    for lot in sorted(
+                        (lot for lot in lots if lot.member_id == member_id), key=lambda x: x.pk
+                    ):
                         if member.points_debt:
                             _repay_debt(member, lot=lot, at=as_of)
             released_total += sum(per_member.values())
@@ -729,7 +813,11 @@ def purchase_quote(
     cleaned = clean_lines(lines, total=total)
     at = _clean_time(at, now=timezone.now())
     return engine.purchase_awards(
-        rules=program_rules(program=program), member=_member_state(member), total=total, lines=cleaned, at=at
+        rules=program_rules(program=program),
+        member=_member_state(member),
+        total=total,
+        lines=cleaned,
+        at=at,
     )
 
 
@@ -759,7 +847,9 @@ def purchase_record(
     with transaction.atomic():
         locked = _lock_member(member)
         if external_id is not None:
-            existing = _existing_purchase(location=location, external_id=external_id, member=member, total=total)
+            existing = _existing_purchase(
+                location=location, external_id=external_id, member=member, total=total
+            )
             if existing is not None:
                 return existing
         _ensure_active(locked)
@@ -767,7 +857,11 @@ def purchase_record(
             raise errors.LocationInactive()
 
         result = engine.purchase_awards(
-            rules=program_rules(program=program), member=_member_state(locked), total=total, lines=cleaned, at=at
+            rules=program_rules(program=program),
+            member=_member_state(locked),
+            total=total,
+            lines=cleaned,
+            at=at,
         )
         awards = tuple(a.as_dict() for a in result.awards)
         try:
@@ -786,7 +880,9 @@ def purchase_record(
                 )
         except IntegrityError:
             # Another transaction recorded this receipt for another member meanwhile.
-            existing = _existing_purchase(location=location, external_id=external_id, member=member, total=total)
+            existing = _existing_purchase(
+                location=location, external_id=external_id, member=member, total=total
+            )
             if existing is None:
                 raise
             return existing
@@ -819,7 +915,9 @@ def purchase_record(
                 purchase=purchase,
                 actor=actor,
             )
-        changes: dict[str, Any] = {"last_activity_at": max(filter(None, [locked.last_activity_at, at]))}
+        changes: dict[str, Any] = {
+            "last_activity_at": max(filter(None, [locked.last_activity_at, at]))
+        }
         if locked.first_purchase_at is None or at < locked.first_purchase_at:
             changes["first_purchase_at"] = at
         type(locked).objects.filter(pk=locked.pk).update(**changes)
@@ -858,14 +956,19 @@ def purchase_record(
     return PurchaseResult(purchase=purchase, awards=awards, points=result.points, created=True)
 
 
-def _existing_purchase(*, location: Location, external_id: str, member: Member, total: Decimal) -> PurchaseResult | None:
+def _existing_purchase(
+    *, location: Location, external_id: str, member: Member, total: Decimal
+) -> PurchaseResult | None:
     existing = Purchase.objects.filter(location=location, external_id=external_id).first()
     if existing is None:
         return None
     if existing.member_id != member.pk or existing.total != total:
         raise errors.PurchaseConflict(external_id=external_id)
     return PurchaseResult(
-        purchase=existing, awards=tuple(existing.awards), points=existing.points_awarded, created=False
+        purchase=existing,
+        awards=tuple(existing.awards),
+        points=existing.points_awarded,
+        created=False,
     )
 
 
@@ -911,10 +1014,16 @@ def purchase_refund(
         if claw > 0:
             _clawback(locked, purchase=current, points=claw, at=at, actor=actor, amount=value)
         Purchase.objects.filter(pk=current.pk).update(
-            refunded_amount=refunded_after, points_clawed_back=F("points_clawed_back") + max(claw, 0)
+            refunded_amount=refunded_after,
+            points_clawed_back=F("points_clawed_back") + max(claw, 0),
         )
         refund = Refund.objects.create(
-            purchase=current, amount=value, points_clawed_back=max(claw, 0), reason=reason, created_at=at, actor=_actor(actor)
+            purchase=current,
+            amount=value,
+            points_clawed_back=max(claw, 0),
+            reason=reason,
+            created_at=at,
+            actor=_actor(actor),
         )
         event_record(
             type="purchase.refunded",
@@ -936,7 +1045,9 @@ def purchase_refund(
     return refund
 
 
-def _clawback(locked: Member, *, purchase: Purchase, points: int, at: datetime, actor, amount: Decimal) -> None:
+def _clawback(
+    locked: Member, *, purchase: Purchase, points: int, at: datetime, actor, amount: Decimal
+) -> None:
     own_lots = list(PointsLot.objects.filter(purchase=purchase, remaining__gt=0).order_by("pk"))
     from_pending = 0
     from_available = 0
@@ -962,7 +1073,10 @@ def _clawback(locked: Member, *, purchase: Purchase, points: int, at: datetime, 
         debt_points=owed,
         balance_after=locked.balance - from_available - from_others,
         reason=_("Refund of %(amount)s on receipt %(receipt)s")
-        % {"amount": money(amount, purchase.currency), "receipt": purchase.external_id or f"#{purchase.pk}"},
+        % {
+            "amount": money(amount, purchase.currency),
+            "receipt": purchase.external_id or f"#{purchase.pk}",
+        },
         source_type=SourceType.PURCHASE,
         purchase=purchase,
         actor=_actor(actor),
@@ -971,7 +1085,9 @@ def _clawback(locked: Member, *, purchase: Purchase, points: int, at: datetime, 
     for lot, take in allocations:
         lot.remaining -= take
     PointsLot.objects.bulk_update([lot for lot, _take in allocations], ["remaining"])
-    LotAllocation.objects.bulk_create([LotAllocation(entry=entry, lot=lot, points=take) for lot, take in allocations])
+    LotAllocation.objects.bulk_create(
+        [LotAllocation(entry=entry, lot=lot, points=take) for lot, take in allocations]
+    )
     if from_others:
         # The purchase lot is already drawn down above; draw the rest from other lots.
         _draw_down(locked, points=from_others, entry=entry)
@@ -1027,7 +1143,12 @@ def visit_record(
             type="visit.recorded",
             member=locked,
             actor=actor,
-            payload={"visit": visit.pk, "location": location.code, "points": result.points, "balance": locked.balance},
+            payload={
+                "visit": visit.pk,
+                "location": location.code,
+                "points": result.points,
+                "balance": locked.balance,
+            },
             at=at,
         )
         _sync(member, locked)

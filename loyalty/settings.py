@@ -27,7 +27,11 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 if not DEBUG:
-    if SECRET_KEY == _INSECURE_KEY or len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure"):
+    if (
+        SECRET_KEY == _INSECURE_KEY
+        or len(SECRET_KEY) < 32
+        or SECRET_KEY.startswith("django-insecure")
+    ):
         raise ImproperlyConfigured(
             "DEBUG is off: set SECRET_KEY to a long random value (50+ characters)."
         )

@@ -49,7 +49,9 @@ def card_number_generate() -> str:
 
     Random rather than sequential, so a number cannot be guessed from another.
     """
-    body = str(secrets.randbelow(9) + 1) + "".join(str(secrets.randbelow(10)) for _ in range(CARD_NUMBER_LENGTH - 2))
+    body = str(secrets.randbelow(9) + 1) + "".join(
+        str(secrets.randbelow(10)) for _ in range(CARD_NUMBER_LENGTH - 2)
+    )
     return body + luhn_check_digit(body)
 
 

@@ -31,7 +31,12 @@ class Member(models.Model):
         verbose_name=_("portal account"),
     )
     phone = models.CharField(
-        _("phone"), max_length=20, unique=True, null=True, blank=True, help_text=_("E.164, e.g. +358401234567.")
+        _("phone"),
+        max_length=20,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text=_("E.164, e.g. +358401234567."),
     )
     email = models.EmailField(_("email"), unique=True, null=True, blank=True)
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
@@ -56,14 +61,24 @@ class Member(models.Model):
         _("owed points"),
         default=0,
         editable=False,
-        help_text=_("Points taken back by refunds after they were spent; paid from future earnings."),
+        help_text=_(
+            "Points taken back by refunds after they were spent; paid from future earnings."
+        ),
     )
     lifetime_points = models.IntegerField(_("points earned in total"), default=0, editable=False)
-    first_purchase_at = models.DateTimeField(_("first purchase"), null=True, blank=True, editable=False)
-    last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True, editable=False)
+    first_purchase_at = models.DateTimeField(
+        _("first purchase"), null=True, blank=True, editable=False
+    )
+    last_activity_at = models.DateTimeField(
+        _("last activity"), null=True, blank=True, editable=False
+    )
     enrolled_at = models.DateTimeField(_("enrolled"), default=timezone.now, editable=False)
     enrolled_via = models.CharField(
-        _("enrolled via"), max_length=10, choices=Source.choices, default=Source.ADMIN, editable=False
+        _("enrolled via"),
+        max_length=10,
+        choices=Source.choices,
+        default=Source.ADMIN,
+        editable=False,
     )
     enrolled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -86,7 +101,9 @@ class Member(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(balance__gte=0), name="member_balance_not_negative"),
             models.CheckConstraint(condition=Q(pending__gte=0), name="member_pending_not_negative"),
-            models.CheckConstraint(condition=Q(points_debt__gte=0), name="member_debt_not_negative"),
+            models.CheckConstraint(
+                condition=Q(points_debt__gte=0), name="member_debt_not_negative"
+            ),
             models.CheckConstraint(
                 condition=Q(phone__isnull=False) | Q(email__isnull=False),
                 name="member_has_contact",

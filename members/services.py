@@ -25,10 +25,21 @@ from members.models import Member
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-_PROFILE_FIELDS = ("phone", "email", "first_name", "last_name", "birth_date", "language", "home_location", "is_active")
+_PROFILE_FIELDS = (
+    "phone",
+    "email",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "language",
+    "home_location",
+    "is_active",
+)
 
 
-def _clean_contact(*, phone: str | None, email: str | None, exclude_pk: int | None = None) -> tuple[str | None, str | None]:
+def _clean_contact(
+    *, phone: str | None, email: str | None, exclude_pk: int | None = None
+) -> tuple[str | None, str | None]:
     phone = phone.strip() if isinstance(phone, str) else phone
     email = email.strip() if isinstance(email, str) else email
     norm_phone = phone_normalize(phone, region=program_get().default_country) if phone else None
@@ -46,7 +57,9 @@ def _clean_contact(*, phone: str | None, email: str | None, exclude_pk: int | No
 def _clean_name(value: Any, label: str) -> str:
     text = "" if value is None else str(value).strip()
     if len(text) > 100:
-        raise errors.InvalidInput(_("%(field)s is too long (at most %(max)s characters).") % {"field": label, "max": 100})
+        raise errors.InvalidInput(
+            _("%(field)s is too long (at most %(max)s characters).") % {"field": label, "max": 100}
+        )
     return text
 
 
@@ -70,7 +83,9 @@ def _clean_language(value: str | None) -> str:
     return value
 
 
-def contact_validate(*, phone: str | None = None, email: str | None = None, member: Member | None = None) -> tuple[str | None, str | None]:
+def contact_validate(
+    *, phone: str | None = None, email: str | None = None, member: Member | None = None
+) -> tuple[str | None, str | None]:
     """Return the normalised phone and email, raising the error a form should show.
 
     Forms call this to show field errors before saving; the services check again.
@@ -157,11 +172,15 @@ def _welcome_credit(*, member: Member, points: int, at: datetime, actor) -> None
     )
 
 
-def member_update(*, member: Member, actor: AbstractBaseUser | None = None, **changes: Any) -> Member:
+def member_update(
+    *, member: Member, actor: AbstractBaseUser | None = None, **changes: Any
+) -> Member:
     """Change a member's profile fields; phone and email are normalised and kept unique."""
     unknown = set(changes) - set(_PROFILE_FIELDS)
     if unknown:
-        raise errors.InvalidInput(_("These fields cannot be changed: %(fields)s") % {"fields": ", ".join(sorted(unknown))})
+        raise errors.InvalidInput(
+            _("These fields cannot be changed: %(fields)s") % {"fields": ", ".join(sorted(unknown))}
+        )
     clean: dict[str, Any] = {}
     if "first_name" in changes:
         clean["first_name"] = _clean_name(changes["first_name"], _("First name"))
@@ -180,7 +199,9 @@ def member_update(*, member: Member, actor: AbstractBaseUser | None = None, **ch
         if "phone" in changes or "email" in changes:
             phone = changes.get("phone", locked.phone)
             email = changes.get("email", locked.email)
-            clean["phone"], clean["email"] = _clean_contact(phone=phone, email=email, exclude_pk=locked.pk)
+            clean["phone"], clean["email"] = _clean_contact(
+                phone=phone, email=email, exclude_pk=locked.pk
+            )
         before = {name: getattr(locked, name) for name in clean}
         changed = {name: value for name, value in clean.items() if before[name] != value}
         if not changed:
@@ -197,7 +218,12 @@ def member_update(*, member: Member, actor: AbstractBaseUser | None = None, **ch
             type="member.updated",
             member=locked,
             actor=actor,
-            payload={"changed": {name: [_jsonable(before[name]), _jsonable(value)] for name, value in changed.items()}},
+            payload={
+                "changed": {
+                    name: [_jsonable(before[name]), _jsonable(value)]
+                    for name, value in changed.items()
+                }
+            },
         )
         for name, value in changed.items():
             setattr(member, name, value)

@@ -13,12 +13,20 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--member", type=int, action="append", dest="members", help="Check only this member id (repeatable).")
+        parser.add_argument(
+            "--member",
+            type=int,
+            action="append",
+            dest="members",
+            help="Check only this member id (repeatable).",
+        )
 
     def handle(self, *args, members=None, **options):
         drift = ledger_drift(member_ids=members)
         if drift:
             for d in drift:
                 self.stderr.write(f"member {d.member_id}: {d.problem}")
-            raise CommandError(f"ledger drift found for {len({d.member_id for d in drift})} member(s)")
+            raise CommandError(
+                f"ledger drift found for {len({d.member_id for d in drift})} member(s)"
+            )
         self.stdout.write(self.style.SUCCESS("ledger OK"))
