@@ -23,6 +23,7 @@ def money(amount: Decimal | int | str, currency: str) -> str:
 def number(value: Decimal | int) -> str:
     """Return ``value`` formatted for the active language (grouping, decimal sign)."""
     try:
-        return format_decimal(value, locale=_locale())
+        # Every digit counts (a rate of 0.0025 must not read as 0.002).
+        return format_decimal(value, locale=_locale(), decimal_quantization=False)
     except Exception:
         return str(value)
