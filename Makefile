@@ -18,6 +18,7 @@ venv: $(STAMP)
 
 migrate: venv
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py setup_schedules
 
 demo: migrate
 	$(PY) manage.py demo

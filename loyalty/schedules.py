@@ -1,0 +1,44 @@
+"""Periodic jobs, defined in code and installed into django-celery-beat by ``setup_schedules``.
+
+Operators see them under *Periodic tasks* in the admin, where they can pause them or change
+the time. ``setup_schedules`` creates missing ones and leaves the operator's changes to
+existing ones alone unless ``--reset`` is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    task: str
+    minute: str = "0"
+    hour: str = "*"
+    description: str = ""
+
+
+SCHEDULES: tuple[Schedule, ...] = (
+    Schedule(
+        name="Release pending points",
+        task="loyalty.points_release_pending",
+        minute="15",
+        hour="*",
+        description="Make points spendable whose return window has closed.",
+    ),
+    Schedule(
+        name="Expire points",
+        task="loyalty.points_expire_due",
+        minute="30",
+        hour="2",
+        description="Expire points whose validity has ended (nightly).",
+    ),
+    Schedule(
+        name="Dispatch events",
+        task="loyalty.event_dispatch_pending",
+        minute="*/5",
+        hour="*",
+        description="Catch up on outbox events whose after-commit dispatch was missed.",
+    ),
+)
