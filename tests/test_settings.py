@@ -35,7 +35,7 @@ def test_nothing_set_gives_the_embedded_default():
     result = run()
 
     assert result.returncode == 0, result.stderr
-    engine, eager, email, debug = result.stdout.split()
+    engine, eager, email, _debug = result.stdout.split()
     assert engine == "django.db.backends.sqlite3"
     assert eager == "True"
     assert email == "django.core.mail.backends.console.EmailBackend"

@@ -43,7 +43,7 @@ def test_languages_shipped_are_the_five_of_the_programme():
 )
 def test_every_string_in_the_code_is_translated_in_every_language(tmp_path):
     # given a copy of the source tree with its catalogues
-    for name in SOURCE_DIRS + ["locale"]:
+    for name in [*SOURCE_DIRS, "locale"]:
         shutil.copytree(
             ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "tests")
         )

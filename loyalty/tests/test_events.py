@@ -10,12 +10,11 @@ from members.tests.factories import MemberFactory
 def test_events_are_dispatched_once_after_the_transaction_commits(
     program, django_capture_on_commit_callbacks
 ):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with transaction.atomic():
-            member = MemberFactory()
-            points_credit(member=member, points=10, reason="goodwill")
-            points_credit(member=member, points=5, reason="goodwill")
-            assert not Event.objects.filter(dispatched_at__isnull=False).exists()
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        member = MemberFactory()
+        points_credit(member=member, points=10, reason="goodwill")
+        points_credit(member=member, points=5, reason="goodwill")
+        assert not Event.objects.filter(dispatched_at__isnull=False).exists()
 
     # one dispatch for the whole transaction, and it delivered every event
     assert len(callbacks) == 1
@@ -30,9 +29,11 @@ def test_a_failed_write_leaves_no_event_and_dispatches_nothing(
     member = MemberFactory()
     before = Event.objects.count()
 
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        with pytest.raises(errors.InsufficientPoints):
-            points_debit(member=member, points=10, reason="too much")
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(errors.InsufficientPoints),
+    ):
+        points_debit(member=member, points=10, reason="too much")
 
     assert Event.objects.count() == before
     assert callbacks == []
