@@ -66,3 +66,22 @@ def members_search(*, query: str, limit: int = 20) -> QuerySet[Member]:
         .filter(last_upper__startswith=text.upper())
         .order_by("last_upper", "first_name", "pk")[:limit]
     )
+
+
+def members_matching(*, query: str, queryset: QuerySet[Member] | None = None) -> QuerySet[Member]:
+    """Return ``queryset`` narrowed to an identifier match, else to a last-name prefix.
+
+    The unsliced sibling of ``members_search`` for lists that paginate and filter further
+    (the admin changelist and its autocomplete). Both branches use an index.
+    """
+    qs = Member.objects.all() if queryset is None else queryset
+    text = (query or "").strip()
+    if not text:
+        return qs.none()
+    try:
+        member = member_identify(identifier=text)
+    except errors.MemberNotFound:
+        return qs.annotate(last_upper=Upper("last_name")).filter(
+            last_upper__startswith=text.upper()
+        )
+    return qs.filter(pk=member.pk)
