@@ -141,7 +141,11 @@ def clean_amount(
         raise errors.InvalidAmount(_("Enter the amount as a number, e.g. 12.50."))
     if amount < 0 or (amount == 0 and not allow_zero):
         raise errors.InvalidAmount(_("Enter a positive amount."))
-    if amount != amount.quantize(Decimal("0.01")):
+    try:
+        whole_cents = amount == amount.quantize(Decimal("0.01"))
+    except InvalidOperation:  # more digits than any amount of money (e.g. 1e100)
+        raise errors.InvalidAmount(_("Enter a smaller amount.")) from None
+    if not whole_cents:
         raise errors.InvalidAmount(_("Use at most two decimal places."))
     if maximum is not None and amount > maximum:
         raise errors.InvalidAmount(
@@ -196,7 +200,7 @@ def clean_lines(
         quantity_raw = data.get("quantity", 1)
         try:
             quantity = int(quantity_raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise errors.InvalidInput(_("Enter the quantity as a whole number.")) from None
         if (
             isinstance(quantity_raw, bool)
@@ -342,7 +346,8 @@ def _credit(
     earned: bool = True,
 ) -> LedgerEntry:
     available_at = available_at or at
-    pending = available_at > timezone.now()
+    # A till clock a little ahead (``at`` in the near future) does not make points pending.
+    pending = available_at > max(at, timezone.now())
     lot = PointsLot.objects.create(
         member_id=locked.pk,
         amount=points,
