@@ -259,7 +259,8 @@ def lot_expiry(*, program: Program, earned_at: datetime) -> datetime | None:
     """Return when points earned at ``earned_at`` expire under the programme's validity rule."""
     if program.validity == Validity.NEVER:
         return None
-    local = timezone.localtime(earned_at)
+    # The installation's zone, not whatever zone a request may have activated.
+    local = timezone.localtime(earned_at, timezone.get_default_timezone())
     after = local + relativedelta(months=program.validity_months)
     if program.validity == Validity.ROLLING:
         return after
