@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from loyalty import errors
+from loyalty.formatting import money
 from loyalty.forms import (
     EnrolForm,
     LocationForm,
@@ -31,7 +32,6 @@ from loyalty.forms import (
     SearchForm,
     form_token_new,
 )
-from loyalty.formatting import money
 from loyalty.models import Location, Purchase, Source
 from loyalty.selectors import (
     locations_for_staff,
