@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from loyalty import errors
-from loyalty.admin_forms import RefundForm
+from loyalty.admin_forms import EarnRuleAdminForm, RefundForm
 from loyalty.admin_utils import (
     EstimatedCountPaginator,
     loyalty_errors_as_messages,
@@ -131,6 +131,7 @@ class LocationAdmin(admin.ModelAdmin):
 
 @admin.register(EarnRule)
 class EarnRuleAdmin(admin.ModelAdmin):
+    form = EarnRuleAdminForm
     list_display = (
         "name",
         "kind",
@@ -213,6 +214,7 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     inlines = (PurchaseLineInline, RefundInline)
+    view_on_site = False  # get_absolute_url is this very page
     fields = (
         "member_link",
         "location",
@@ -269,7 +271,7 @@ class PurchaseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if purchase is None:
             raise Http404(gettext("This purchase does not exist."))
         change_url = reverse("admin:loyalty_purchase_change", args=[purchase.pk])
-        form = RefundForm(request.POST or None)
+        form = RefundForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
                 refund = purchase_refund(

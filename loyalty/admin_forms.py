@@ -10,7 +10,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from loyalty import errors
-from loyalty.models import Location
+from loyalty.models import EarnRule, Location
 from loyalty.selectors import program_get
 from loyalty.services import clean_amount, clean_points
 
@@ -102,3 +102,44 @@ class RefundForm(forms.Form):
 
 class ConfirmForm(forms.Form):
     """An empty form for views that only need a confirmed POST."""
+
+
+class EarnRuleAdminForm(forms.ModelForm):
+    """An earning rule, with the checks that its kind needs the right fields filled in."""
+
+    class Meta:
+        model = EarnRule
+        fields = (
+            "name",
+            "kind",
+            "is_active",
+            "category",
+            "sku",
+            "min_total",
+            "multiplier",
+            "points",
+            "valid_from",
+            "valid_until",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = cleaned.get("kind")
+        if kind == EarnRule.Kind.THRESHOLD:
+            min_total = cleaned.get("min_total")
+            if min_total is None or min_total <= 0:
+                self.add_error(
+                    "min_total", _("A threshold bonus needs the purchase total that earns it.")
+                )
+            if not cleaned.get("points"):
+                self.add_error("points", _("Enter the bonus points."))
+        elif kind and not (cleaned.get("category") or cleaned.get("sku")):
+            self.add_error("category", _("Enter the category or the SKU this rule matches."))
+        if kind == EarnRule.Kind.FIXED_PER_ITEM and not cleaned.get("points"):
+            self.add_error("points", _("Enter the points per matching item."))
+        if kind == EarnRule.Kind.MULTIPLIER and (cleaned.get("multiplier") or 0) <= 1:
+            self.add_error("multiplier", _("A multiplier must be more than 1."))
+        start, end = cleaned.get("valid_from"), cleaned.get("valid_until")
+        if start and end and end <= start:
+            self.add_error("valid_until", _("The end must be after the start."))
+        return cleaned

@@ -126,6 +126,7 @@ class MemberAdmin(admin.ModelAdmin):
         ),
     )
     change_form_template = "admin/members/member/change_form.html"
+    view_on_site = False  # get_absolute_url is this very page
 
     # ----------------------------------------------------------------------------------------
     # List and search
@@ -282,7 +283,7 @@ class MemberAdmin(admin.ModelAdmin):
 
     def adjust_points_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         member = self._member_for(request, object_id, "members.adjust_points")
-        form = AdjustPointsForm(request.POST or None)
+        form = AdjustPointsForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
                 entry = points_adjust(
@@ -312,7 +313,8 @@ class MemberAdmin(admin.ModelAdmin):
     def record_purchase_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         member = self._member_for(request, object_id, "loyalty.add_purchase")
         form = RecordPurchaseForm(
-            request.POST or None, locations=locations_for_staff(user=request.user)
+            request.POST if request.method == "POST" else None,
+            locations=locations_for_staff(user=request.user),
         )
         if request.method == "POST" and form.is_valid():
             try:
@@ -363,7 +365,8 @@ class MemberAdmin(admin.ModelAdmin):
     def record_visit_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         member = self._member_for(request, object_id, "loyalty.add_visit")
         form = RecordVisitForm(
-            request.POST or None, locations=locations_for_staff(user=request.user)
+            request.POST if request.method == "POST" else None,
+            locations=locations_for_staff(user=request.user),
         )
         if request.method == "POST" and form.is_valid():
             try:
@@ -392,7 +395,7 @@ class MemberAdmin(admin.ModelAdmin):
 
     def rotate_qr_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         member = self._member_for(request, object_id, "members.change_member")
-        form = ConfirmForm(request.POST or None)
+        form = ConfirmForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
                 member_rotate_qr_token(member=member, actor=request.user)
