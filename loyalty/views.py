@@ -209,7 +209,7 @@ def _panel(
         "purchase_form": purchase_form,
         "expiring": member_expiring_soon(member=member),
         "next_release": member_next_release(member=member) if member.pending else None,
-        "timeline": list(member_timeline(member=member, limit=TIMELINE_LENGTH)),
+        "timeline": _timeline(member),
         "quote": quote,
         "result": result,
     }
@@ -221,6 +221,21 @@ def _panel(
             entry.purchase_id == result.pk and entry.pending_points for entry in context["timeline"]
         )
     return render(request, "counter/member.html", context, status=status)
+
+
+def _timeline(member: Member) -> list:
+    """Return the latest entries, each with ``label``: its reason as staff should read it.
+
+    A purchase recorded without a receipt number is keyed by the counter form's random
+    token, which means nothing to people; the label names the purchase by its number.
+    """
+    entries = list(member_timeline(member=member, limit=TIMELINE_LENGTH))
+    for entry in entries:
+        entry.label = entry.reason
+        purchase = entry.purchase
+        if purchase is not None and (purchase.external_id or "").startswith("counter:"):
+            entry.label = entry.reason.replace(purchase.external_id, f"#{purchase.pk}")
+    return entries
 
 
 @counter_view
