@@ -524,3 +524,51 @@ def test_member_list_runs_no_full_count(manager_client, anna):
     counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
     # One count for the page (estimated on a big PostgreSQL table), never a second full one.
     assert len(counts) <= 1
+
+
+def test_a_service_error_while_saving_ends_as_a_message_and_writes_nothing(
+    manager_client, anna, monkeypatch
+):
+    from loyalty import errors
+
+    def refuse(**kwargs):
+        raise errors.MemberAlreadyExists(field="phone", what="phone number")
+
+    # A concurrent edit can take the phone between the form check and the save.
+    monkeypatch.setattr("members.admin.member_update", refuse)
+
+    response = manager_client.post(
+        change_url(anna),
+        {
+            "phone": "0401234567",
+            "email": "anna@example.fi",
+            "last_name": "Changed",
+            "language": "en",
+            "is_active": "on",
+        },
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "A member with this phone number already exists." in messages_of(response)
+    anna.refresh_from_db()
+    assert anna.last_name == "Virtanen"
+    from django.contrib.admin.models import LogEntry
+
+    assert not LogEntry.objects.exists()
+
+
+def test_member_page_shows_pending_points_and_when_they_become_spendable(
+    manager_client, manager_user, anna, location, program
+):
+    from loyalty.services import purchase_record
+
+    program.pending_days = 14
+    program.save()
+    purchase_record(member=anna, location=location, total="30", actor=manager_user)
+
+    response = manager_client.get(change_url(anna))
+
+    assert response.context["member"].pending == 30
+    assert response.context["next_release"] is not None
+    assert "next spendable" in response.text
