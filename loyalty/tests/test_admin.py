@@ -437,3 +437,10 @@ def test_line_rule_without_category_or_sku_is_a_form_error(manager_client, progr
     )
     assert response.context["adminform"].form.errors["category"]
     assert not EarnRule.objects.exists()
+
+
+def test_refund_page_shows_what_is_left_to_refund(manager_client, purchase):
+    response = manager_client.get(refund_url(purchase))
+    assert response.status_code == 200
+    assert 'value="Refund"' in response.text
+    assert "40.00" in response.text

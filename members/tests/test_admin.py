@@ -572,3 +572,20 @@ def test_member_page_shows_pending_points_and_when_they_become_spendable(
     assert response.context["member"].pending == 30
     assert response.context["next_release"] is not None
     assert "next spendable" in response.text
+
+
+@pytest.mark.parametrize(
+    ("url_of", "button"),
+    [
+        (adjust_url, "Adjust points"),
+        (purchase_url, "Record purchase"),
+        (visit_url, "Record visit"),
+        (rotate_url, "Rotate QR token"),
+    ],
+)
+def test_each_member_action_page_shows_its_form(manager_client, anna, url_of, button):
+    response = manager_client.get(url_of(anna))
+
+    assert response.status_code == 200
+    assert f'value="{button}"' in response.text
+    assert change_url(anna) in response.text  # breadcrumb and cancel link back to the member
