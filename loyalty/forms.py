@@ -113,7 +113,6 @@ class PurchaseForm(CounterForm):
                 "autocomplete": "off",
                 "enterkeyhint": "done",
                 "class": "input-big",
-                "placeholder": "0.00",
             }
         ),
     )
