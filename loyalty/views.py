@@ -173,7 +173,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _member_or_none(pk: int) -> Member | None:
-    return Member.objects.select_related("home_location").filter(pk=pk).first()
+    return Member.objects.filter(pk=pk).first()
 
 
 def _member_missing(request: HttpRequest) -> HttpResponse:
