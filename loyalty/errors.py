@@ -131,3 +131,63 @@ class NotPermitted(LoyaltyError):
 class AlreadyRefunded(Conflict):
     code = "already_refunded"
     message = _("This purchase has already been refunded in full.")
+
+
+# Rewards, vouchers and paying with points ---------------------------------------------------
+
+
+class RewardNotFound(NotFound):
+    code = "reward_not_found"
+    message = _("This reward does not exist.")
+
+
+class RewardNotAvailable(Conflict):
+    code = "reward_not_available"
+    status = 422
+    message = _("This reward cannot be redeemed now: %(reasons)s")
+
+
+class OutOfStock(RewardNotAvailable):
+    code = "out_of_stock"
+    message = _("This reward is out of stock.")
+
+
+class RedemptionLimitReached(RewardNotAvailable):
+    code = "limit_reached"
+    message = _("The member has reached the limit for this reward.")
+
+
+class VoucherNotFound(NotFound):
+    code = "voucher_not_found"
+    message = _("No voucher has this code. Check the code and try again.")
+
+
+class VoucherAlreadyUsed(Conflict):
+    code = "voucher_used"
+    message = _("This voucher has already been used.")
+
+
+class VoucherExpired(Conflict):
+    code = "voucher_expired"
+    message = _("This voucher has expired.")
+
+
+class VoucherCancelled(Conflict):
+    code = "voucher_cancelled"
+    message = _("This voucher has been cancelled.")
+
+
+class VoucherNotValidHere(Conflict):
+    code = "voucher_not_valid_here"
+    status = 403
+    message = _("This voucher cannot be used here.")
+
+
+class AmountAboveRemaining(InvalidInput):
+    code = "amount_above_remaining"
+    message = _("Only %(remaining)s is left on this voucher.")
+
+
+class PayWithPointsDisabled(Conflict):
+    code = "pay_with_points_disabled"
+    message = _("Paying with points is not enabled in this programme.")

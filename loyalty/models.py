@@ -101,6 +101,17 @@ class Program(models.Model):
     min_redemption_points = models.PositiveIntegerField(
         _("minimum points for a redemption"), default=0
     )
+    point_value = models.DecimalField(
+        _("value of a point"),
+        max_digits=8,
+        decimal_places=4,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_(
+            "Money one point is worth when paying with points at the till (0.01 = one cent). "
+            "0 turns paying with points off."
+        ),
+    )
     max_purchase_amount = models.DecimalField(
         _("largest purchase accepted"),
         max_digits=12,
@@ -137,6 +148,18 @@ class Location(models.Model):
     )
     address = models.CharField(_("address"), max_length=200, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    partner = models.ForeignKey(
+        "rewards.Partner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="locations",
+        verbose_name=_("partner"),
+        help_text=_(
+            "Set for a partner's shop: points earned here are funded by that partner. "
+            "Empty for the programme's own locations."
+        ),
+    )
     staff = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         verbose_name=_("staff"),
@@ -206,7 +229,8 @@ class EarnRule(models.Model):
         ordering = ["kind", "name"]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(kind="threshold") | Q(min_total__gt=0), name="earnrule_threshold_total"
+                condition=~Q(kind="threshold") | Q(min_total__isnull=False, min_total__gt=0),
+                name="earnrule_threshold_total",
             ),
             models.CheckConstraint(
                 condition=Q(kind="threshold") | ~Q(category="", sku=""),
@@ -423,6 +447,15 @@ class PointsLot(models.Model):
         blank=True,
         related_name="lots",
         verbose_name=_("purchase"),
+    )
+    funded_by = models.ForeignKey(
+        "rewards.Partner",
+        on_delete=models.PROTECT,  # settlement traces spent points to who funded them
+        null=True,
+        blank=True,
+        related_name="funded_lots",
+        verbose_name=_("funded by"),
+        help_text=_("The partner that owes the value of these points; empty for the programme."),
     )
 
     class Meta:

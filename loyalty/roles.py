@@ -12,6 +12,7 @@ from django.contrib.auth.management import create_permissions
 
 CASHIER = "Cashier"
 MANAGER = "Manager"
+PARTNER_STAFF = "Partner staff"
 
 ROLES: dict[str, list[str]] = {
     # Counter work: find and enrol members, record purchases and visits, read the ledger.
@@ -27,6 +28,12 @@ ROLES: dict[str, list[str]] = {
         "loyalty.add_visit",
         "loyalty.view_ledgerentry",
         "loyalty.view_pointslot",
+        # Rewards at the till: redeem for a member, use vouchers, pay with points.
+        "rewards.view_reward",
+        "rewards.view_voucher",
+        "rewards.add_voucher",
+        "rewards.use_voucher",
+        "rewards.add_pointspayment",
     ],
     # Everything in the programme, including adjusting points and the programme settings.
     MANAGER: [
@@ -37,6 +44,8 @@ ROLES: dict[str, list[str]] = {
         "auth.view_user",
         "django_celery_beat.*",
     ],
+    # A partner's own staff: only the partner page, which shows only that partner's vouchers.
+    PARTNER_STAFF: ["rewards.use_partner_page"],
 }
 
 

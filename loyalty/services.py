@@ -9,6 +9,7 @@ before anything is written. The rules are described in docs/ledger.md.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty import engine, errors
-from loyalty.formatting import money
+from loyalty.formatting import money, number
 from loyalty.models import (
     EntryKind,
     Event,
@@ -123,12 +124,18 @@ def event_dispatch_pending(*, limit: int = 1000) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+_AMOUNT_TEXT = re.compile(r"-?\d+([.,]\d*)?|-?[.,]\d+")
+
+
 def clean_amount(
     value: Any, *, maximum: Decimal | None = None, allow_zero: bool = False
 ) -> Decimal:
     """Return ``value`` as a money ``Decimal`` or raise ``InvalidAmount`` with the reason."""
     if isinstance(value, bool) or value is None:
         raise errors.InvalidAmount(_("Enter an amount."))
+    if isinstance(value, str) and not _AMOUNT_TEXT.fullmatch(value.strip()):
+        # Plain decimal notation only: "1e3" or "12.50 €" typed at a till is a mistake.
+        raise errors.InvalidAmount(_("Enter the amount as a number, e.g. 12.50."))
     try:
         amount = (
             Decimal(str(value).strip().replace(",", "."))
@@ -150,7 +157,7 @@ def clean_amount(
     if maximum is not None and amount > maximum:
         raise errors.InvalidAmount(
             _("%(amount)s is more than the largest amount accepted (%(maximum)s).")
-            % {"amount": amount, "maximum": maximum}
+            % {"amount": number(amount), "maximum": number(maximum)}
         )
     return amount.quantize(Decimal("0.01"))
 
@@ -345,6 +352,7 @@ def _credit(
     visit: Visit | None = None,
     actor: AbstractBaseUser | None = None,
     earned: bool = True,
+    funded_by_id: int | None = None,
 ) -> LedgerEntry:
     available_at = available_at or at
     # A till clock a little ahead (``at`` in the near future) does not make points pending.
@@ -358,6 +366,7 @@ def _credit(
         expires_at=expires_at,
         created_at=at,
         purchase=purchase,
+        funded_by_id=funded_by_id,
     )
     entry = LedgerEntry.objects.create(
         member_id=locked.pk,
@@ -648,7 +657,9 @@ def points_expire_due(*, as_of: datetime | None = None, chunk_size: int = 2000) 
         with transaction.atomic():
             candidates = list(
                 PointsLot.objects.filter(remaining__gt=0, expires_at__lte=as_of)
-                .order_by("pk")
+                # In the order of the partial index lot_open_expiry: primary-key order made
+                # each chunk rescan the lots that earlier chunks had already emptied.
+                .order_by("expires_at", "pk")
                 .values_list("pk", "member_id")[:chunk_size]
             )
             if not candidates:
@@ -729,7 +740,8 @@ def points_release_pending(*, as_of: datetime | None = None, chunk_size: int = 2
                 PointsLot.objects.filter(
                     is_available=False, remaining__gt=0, available_at__lte=as_of
                 )
-                .order_by("pk")
+                # In the order of the partial index lot_pending_release (see expiry).
+                .order_by("available_at", "pk")
                 .values_list("pk", "member_id")[:chunk_size]
             )
             if not candidates:
@@ -920,6 +932,7 @@ def purchase_record(
                 % {"receipt": external_id or f"#{purchase.pk}", "location": location.name},
                 purchase=purchase,
                 actor=actor,
+                funded_by_id=location.partner_id,
             )
         changes: dict[str, Any] = {
             "last_activity_at": max(filter(None, [locked.last_activity_at, at]))
@@ -1159,3 +1172,60 @@ def visit_record(
         )
         _sync(member, locked)
     return visit
+
+
+def points_reverse_debit(
+    *,
+    entry: LedgerEntry,
+    reason: str,
+    actor: AbstractBaseUser | None = None,
+    at: datetime | None = None,
+) -> list[LedgerEntry]:
+    """Give back the points a debit took, lot by lot, as counter-entries (kind *reversal*).
+
+    Each lot the debit drew from is restored as a new lot with the same expiry and the same
+    funder, so cancelling a redemption neither extends nor shortens the points' life and
+    partner settlement still knows who funded them. The debit itself is never changed;
+    callers make sure a debit is reversed once (a voucher is cancelled once, under its lock).
+    """
+    at = at or timezone.now()
+    with transaction.atomic():
+        locked = _lock_member(entry.member)
+        allocations = list(entry.allocations.select_related("lot").order_by("lot_id"))
+        created = []
+        for allocation in allocations:
+            created.append(
+                _credit(
+                    locked,
+                    points=allocation.points,
+                    kind=EntryKind.REVERSE,
+                    source_type=entry.source_type,
+                    at=at,
+                    expires_at=allocation.lot.expires_at,
+                    reason=reason,
+                    actor=actor,
+                    earned=False,
+                    funded_by_id=allocation.lot.funded_by_id,
+                )
+            )
+        event_record(
+            type="points.reversed",
+            member=locked,
+            actor=actor,
+            payload={
+                "entry": entry.pk,
+                "points": sum(a.points for a in allocations),
+                "balance": locked.balance,
+            },
+            at=at,
+        )
+        _sync(entry.member, locked)
+    return created
+
+
+def member_lock(member: Member) -> Member:
+    """Lock the member's row for the rest of the transaction and return the fresh row.
+
+    For services of other apps that must check and write under the same lock as the ledger.
+    """
+    return _lock_member(member)

@@ -1,0 +1,36 @@
+"""Voucher codes and their QR images.
+
+Codes are 10 characters drawn with ``secrets`` from an alphabet without look-alikes (no 0/O,
+1/I/L): about 49 bits, so a code cannot be guessed or derived from another. Shown as
+ABCDE-FGHJK; typed or scanned codes are read case-insensitively, with or without the dash.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import segno
+
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+LENGTH = 10
+_NOISE = re.compile(r"[\s\-_.]")
+
+
+def voucher_code_generate() -> str:
+    """Return a new random voucher code."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+
+
+def voucher_code_normalize(raw: str) -> str:
+    """Return the code as stored: upper case, without spaces or dashes."""
+    return _NOISE.sub("", (raw or "").strip()).upper()
+
+
+def voucher_code_is_wellformed(code: str) -> bool:
+    return len(code) == LENGTH and all(ch in ALPHABET for ch in code)
+
+
+def qr_svg(data: str, *, scale: int = 5) -> str:
+    """Return an inline SVG QR code (no XML declaration) for ``data``."""
+    return segno.make(data, error="m").svg_inline(scale=scale, border=2)
