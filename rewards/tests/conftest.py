@@ -64,6 +64,12 @@ def state() -> State:
 
 
 @pytest.fixture
+def written(db):
+    """Return ``written()``: a snapshot of every table a rewards service could write."""
+    return state
+
+
+@pytest.fixture
 def refused(ledger_stays_clean):
     """Return ``refused(ErrorClass, call)``: the call raises that error and writes nothing."""
 
