@@ -83,6 +83,9 @@ def check_season(ctx: Context) -> str | None:
 def check_stock(ctx: Context) -> str | None:
     if ctx.reward.stock is not None and ctx.reward.stock <= 0:
         return _("Out of stock")
+    # Set by the catalogue: a digital reward's codes or a mystery gift's prizes have run out.
+    if getattr(ctx.reward, "pool_empty", False):
+        return _("Out of stock")
     return None
 
 

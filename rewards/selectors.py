@@ -64,6 +64,29 @@ def redemptions_in_period(*, member, rewards: list[Reward], as_of: datetime) -> 
     return dict(counts)
 
 
+def _pool_empty():
+    """Return whether a reward's own pool is used up: codes left, mystery prizes in stock."""
+    from django.db.models import BooleanField, Case, Exists, OuterRef, Value, When
+
+    from rewards.models import DigitalCode, MysteryPoolEntry
+
+    codes = DigitalCode.objects.filter(reward=OuterRef("pk"))
+    prizes = MysteryPoolEntry.objects.filter(mystery=OuterRef("pk"), reward__is_active=True).filter(
+        Q(reward__stock__isnull=True) | Q(reward__stock__gt=0)
+    )
+    return Case(
+        When(
+            Q(kind=Reward.Kind.DIGITAL)
+            & Exists(codes)
+            & ~Exists(codes.filter(voucher__isnull=True)),
+            then=Value(True),
+        ),
+        When(Q(kind=Reward.Kind.MYSTERY) & ~Exists(prizes), then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
+
+
 def rewards_available_for(*, member, as_of: datetime | None = None) -> list[RewardOption]:
     """Return the catalogue for a member: what they can redeem now and, for the rest, why not.
 
@@ -72,7 +95,7 @@ def rewards_available_for(*, member, as_of: datetime | None = None) -> list[Rewa
     """
     as_of = as_of or timezone.now()
     program = program_get()
-    rewards = list(catalogue())
+    rewards = list(catalogue().annotate(pool_empty=_pool_empty()))
     counts = redemptions_in_period(member=member, rewards=rewards, as_of=as_of)
     return [
         RewardOption(
