@@ -250,7 +250,7 @@ def partner_settlement(*, partner: Partner, start: datetime, end: datetime) -> S
     )
     agg = uses.aggregate(n=Count("voucher_id", distinct=True), value=Sum("amount"))
     used = agg["n"] or 0
-    value = agg["value"] or Decimal("0")
+    value = _cents(agg["value"] or Decimal("0"))
     if partner.settlement == Partner.Settlement.FIXED:
         owed_to = _cents(partner.settlement_fixed * uses.count())
     else:
