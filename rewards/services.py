@@ -333,7 +333,7 @@ def voucher_use(
     found = voucher_find(code=code)
     with transaction.atomic():
         voucher = (
-            Voucher.objects.select_for_update()
+            Voucher.objects.select_for_update(of=("self",))
             .select_related("reward", "reward__partner")
             .get(pk=found.pk)
         )
@@ -414,7 +414,7 @@ def voucher_cancel(
     with transaction.atomic():
         member_lock(voucher.member)
         current = (
-            Voucher.objects.select_for_update()
+            Voucher.objects.select_for_update(of=("self",))
             .select_related("reward", "redeemed_reward")
             .get(pk=voucher.pk)
         )
