@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError
+from django.db import IntegrityError, models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -157,6 +157,7 @@ class RewardAdmin(TranslationAdmin):
     ordering = ("display_order", "points_cost", "pk")
     filter_horizontal = ("locations",)
     view_on_site = False  # get_absolute_url is this very page
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = (MysteryPoolEntryInline, DigitalCodeInline)
     change_form_template = "admin/rewards/reward/change_form.html"
     fieldsets = (
@@ -624,6 +625,7 @@ class PartnerAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     filter_horizontal = ("staff",)
     readonly_fields = ("locations_list",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     change_list_template = "admin/rewards/partner/change_list.html"
     fieldsets = (
         (None, {"fields": ("name", "logo", "is_active")}),

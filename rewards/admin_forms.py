@@ -39,6 +39,13 @@ def season_months_clean(raw: str) -> str:
     return ",".join(str(m) for m in sorted(set(months)))
 
 
+class HttpsURLField(forms.URLField):
+    """A URL field that reads a link typed without a scheme as https (Django 6's default)."""
+
+    def __init__(self, *, assume_scheme: str = "https", **kwargs) -> None:
+        super().__init__(assume_scheme=assume_scheme, **kwargs)
+
+
 class RewardAdminForm(forms.ModelForm):
     """A catalogue reward, with the fields its kind needs checked on their own field."""
 
@@ -69,6 +76,7 @@ class RewardAdminForm(forms.ModelForm):
             "is_active",
             "display_order",
         )
+        field_classes = {"digital_url": HttpsURLField}
 
     def clean_season_months(self) -> str:
         return season_months_clean(self.cleaned_data.get("season_months", ""))
