@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty import views
+from loyalty import counter_rewards, views
 
 app_name = "counter"
 
@@ -13,4 +13,16 @@ urlpatterns = [
     path("members/<int:pk>/", views.member_detail, name="member"),
     path("members/<int:pk>/purchase/", views.purchase_create, name="purchase"),
     path("members/<int:pk>/visit/", views.visit_create, name="visit"),
+    path(
+        "members/<int:pk>/rewards/<int:reward_pk>/redeem/",
+        counter_rewards.redeem,
+        name="redeem",
+    ),
+    path(
+        "members/<int:pk>/vouchers/<int:voucher_pk>/",
+        counter_rewards.voucher_show,
+        name="voucher",
+    ),
+    path("members/<int:pk>/pay/", counter_rewards.pay, name="pay"),
+    path("vouchers/use/", counter_rewards.voucher_use_view, name="voucher_use"),
 ]

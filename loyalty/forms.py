@@ -177,3 +177,69 @@ class EnrolForm(CounterForm):
         if not data.get("phone") and not data.get("email") and not self.has_error("phone"):
             self.add_error("phone", _("Enter a phone number or an email address."))
         return data
+
+
+# --------------------------------------------------------------------------------------------
+# Rewards at the counter (views in ``loyalty.counter_rewards``)
+# --------------------------------------------------------------------------------------------
+
+
+class OneTimeTokenForm(CounterForm):
+    """A form with the hidden one-time token that makes a double submit count once."""
+
+    token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def clean_token(self) -> str:
+        token = self.cleaned_data["token"]
+        if not _TOKEN_RE.fullmatch(token):
+            raise forms.ValidationError(_("This form has expired. Start again."))
+        return token
+
+
+class RedeemForm(OneTimeTokenForm):
+    """The confirmation of a redemption: only the one-time token (the idempotency key)."""
+
+    def idempotency_key(self) -> str:
+        return f"counter:{self.cleaned_data['token']}"
+
+
+class PayForm(OneTimeTokenForm):
+    """Pay with points: the purchase amount, optionally the points to use, a receipt number."""
+
+    default_error_field = "amount"
+
+    amount = forms.CharField(
+        label=_("Purchase amount"),
+        max_length=32,
+        error_messages={"required": _("Enter the amount of the purchase.")},
+        widget=forms.TextInput(
+            attrs={"inputmode": "decimal", "autocomplete": "off", "enterkeyhint": "done"}
+        ),
+    )
+    points = forms.CharField(
+        label=_("Points to use (optional; empty: as many as possible)"),
+        max_length=12,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    receipt = forms.CharField(
+        label=_("Receipt number (optional)"),
+        max_length=64,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def add_loyalty_error(self, err: LoyaltyError) -> None:
+        # Point errors belong to the points field when the cashier typed a number of points.
+        if err.code in {"invalid_points", "insufficient_points"} and self.cleaned_data.get(
+            "points"
+        ):
+            self.add_error("points", err.detail)
+        elif err.code == "purchase_conflict":
+            self.add_error("receipt", err.detail)
+        else:
+            super().add_loyalty_error(err)
+
+    def external_id(self) -> str:
+        """Return the idempotency key: the receipt number, or the form's one-time token."""
+        return self.cleaned_data["receipt"] or f"pay:{self.cleaned_data['token']}"

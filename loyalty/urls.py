@@ -8,5 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("counter/", include("loyalty.counter_urls")),
+    path("partner/", include("rewards.urls")),
     path("", RedirectView.as_view(pattern_name="counter:home", permanent=False)),
 ]

@@ -189,9 +189,14 @@ def _panel(
     quote=None,
     quote_total: Decimal | None = None,
     result: Purchase | None = None,
+    pay_form=None,
+    pay_quote=None,
     status: int = 200,
 ) -> HttpResponse:
     """Render the member panel with a constant number of queries, whatever the history."""
+    # Imported here: the rewards views build on this module's access checks and panel.
+    from loyalty.counter_rewards import panel_context
+
     program = program_get()
     if purchase_form is None:
         purchase_form = PurchaseForm(initial={"token": form_token_new()})
@@ -199,7 +204,9 @@ def _panel(
     # After a purchase the next customer is usually waiting: put the cursor in the search.
     if result is not None:
         search_form.focus("q")
-    else:
+    elif pay_form is not None and pay_form.errors:
+        pay_form.focus()
+    elif pay_quote is None:
         purchase_form.focus("amount")
     context = {
         "program": program,
@@ -212,6 +219,7 @@ def _panel(
         "timeline": _timeline(member),
         "quote": quote,
         "result": result,
+        **panel_context(request, member, program, pay_form=pay_form, pay_quote=pay_quote),
     }
     if quote is not None and quote_total is not None:
         context["quote_total"] = money(quote_total, program.currency)

@@ -6,10 +6,10 @@ import csv
 import io
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from loyalty import errors
@@ -34,7 +34,7 @@ class RewardOption:
 
 def catalogue(*, include_inactive: bool = False) -> QuerySet[Reward]:
     """Return the rewards sold for points, in display order."""
-    qs = Reward.objects.filter(points_cost__isnull=False).select_related("partner")
+    qs = Reward.objects.filter(points_cost__isnull=False).select_related("partner", "min_tier")
     if not include_inactive:
         qs = qs.filter(is_active=True)
     return qs.order_by("display_order", "points_cost", "pk")
@@ -352,3 +352,29 @@ def donations_by_cause(*, start: datetime | None = None, end: datetime | None = 
         .annotate(count=Count("pk"), points=Sum("points_spent"), value=Sum("value"))
         .order_by("reward__cause")
     )
+
+
+def member_vouchers_usable(*, member, as_of: datetime | None = None) -> QuerySet[Voucher]:
+    """Return the member's vouchers that can still be used, the soonest to expire first."""
+    as_of = as_of or timezone.now()
+    return (
+        Voucher.objects.filter(member=member, status=Voucher.Status.ISSUED)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=as_of))
+        .select_related("reward")
+        .order_by(F("expires_at").asc(nulls_last=True), "-pk")
+    )
+
+
+def partners_for_staff(*, user) -> QuerySet[Partner]:
+    """Return the active partners whose staff the user is (for the partner page)."""
+    if not getattr(user, "is_authenticated", False):
+        return Partner.objects.none()
+    return Partner.objects.filter(is_active=True, staff=user).order_by("name", "pk")
+
+
+def partner_month_totals(*, partner: Partner, as_of: datetime | None = None) -> Settlement:
+    """Return the partner's settlement for the calendar month (local time) containing ``as_of``."""
+    local = timezone.localtime(as_of or timezone.now())
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return partner_settlement(partner=partner, start=start, end=end)
