@@ -9,6 +9,8 @@ Rounding and stacking (also in docs/ledger.md):
 * Every award line is computed in exact decimals and rounded to whole points on its own,
   with the programme's rounding rule. The points of a purchase are the sum of its lines.
 * Base points: purchase total × base rate.
+* Tier multiplier: the member's tier multiplies the base points; the extra, base ×
+  (multiplier − 1), is its own line ("×2 Gold"). VIP bonus: a percentage of the base points.
 * Multiplier rules: each purchase line gets the *highest* multiplier among the active rules
   that match its SKU or category (multipliers do not stack with each other); the extra
   points, line amount × rate × (multiplier − 1), form one award line per rule.
@@ -88,6 +90,9 @@ class MemberState:
     """What the engine needs to know about the member."""
 
     is_first_purchase: bool = False
+    tier_name: str = ""
+    tier_multiplier: Decimal = Decimal("1")
+    vip_bonus_percent: Decimal = Decimal("0")
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,27 @@ def purchase_awards(
     active = [r for r in rules.earn_rules if r.active_at(at)]
 
     awards.append(Award("base", _base_label(rules), round_points(total * rate, rules.rounding)))
+    if member.tier_multiplier > 1:
+        awards.append(
+            Award(
+                "tier",
+                _("×%(multiplier)s %(tier)s")
+                % {
+                    "multiplier": number(member.tier_multiplier.normalize()),
+                    "tier": member.tier_name,
+                },
+                round_points(total * rate * (member.tier_multiplier - 1), rules.rounding),
+            )
+        )
+    if member.vip_bonus_percent > 0:
+        awards.append(
+            Award(
+                "vip",
+                _("VIP bonus +%(percent)s%%")
+                % {"percent": number(member.vip_bonus_percent.normalize())},
+                round_points(total * rate * member.vip_bonus_percent / 100, rules.rounding),
+            )
+        )
 
     # Multipliers: the best one per line; extra points grouped by the rule that gave them.
     multipliers = [r for r in active if r.kind == "multiplier" and r.multiplier > 1]

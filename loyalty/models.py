@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -29,6 +29,30 @@ class Validity(models.TextChoices):
     ROLLING = "rolling", _("N months after they were earned")
     END_OF_MONTH = "end_of_month", _("End of the month, N months after they were earned")
     END_OF_YEAR = "end_of_year", _("End of the year, N months after they were earned")
+
+
+class TierMetric(models.TextChoices):
+    POINTS = "points", _("Points earned")
+    SPEND = "spend", _("Money spent")
+    VISITS = "visits", _("Visits")
+
+
+class TierWindow(models.TextChoices):
+    ROLLING = "rolling", _("Rolling N months")
+    CALENDAR_YEAR = "year", _("Calendar year")
+    LIFETIME = "lifetime", _("Lifetime")
+
+
+class TierDowngrade(models.TextChoices):
+    ONE_STEP = "one_step", _("One tier at a time")
+    QUALIFIED = "qualified", _("Straight to the tier the member qualifies for")
+
+
+class VipMetric(models.TextChoices):
+    OFF = "off", _("Off (invitation or paid only)")
+    LIFETIME_SPEND = "lifetime_spend", _("Lifetime spend")
+    WINDOW_SPEND = "window_spend", _("Spend in a window")
+    WINDOW_POINTS = "window_points", _("Points earned in a window")
 
 
 class Program(models.Model):
@@ -123,6 +147,62 @@ class Program(models.Model):
         _("largest manual adjustment"),
         default=100000,
         help_text=_("Staff adjustments above this many points are refused."),
+    )
+    tier_metric = models.CharField(
+        _("tiers qualify on"),
+        max_length=10,
+        choices=TierMetric.choices,
+        default=TierMetric.SPEND,
+        help_text=_("Never the spendable balance: redeeming points never demotes a member."),
+    )
+    tier_window = models.CharField(
+        _("tier qualifying window"),
+        max_length=10,
+        choices=TierWindow.choices,
+        default=TierWindow.ROLLING,
+    )
+    tier_window_months = models.PositiveSmallIntegerField(
+        _("rolling window in months"), default=12, validators=[MinValueValidator(1)]
+    )
+    tier_grace_days = models.PositiveSmallIntegerField(
+        _("grace period before a downgrade (days)"), default=30
+    )
+    tier_downgrade = models.CharField(
+        _("downgrade"), max_length=12, choices=TierDowngrade.choices, default=TierDowngrade.ONE_STEP
+    )
+    vip_auto_metric = models.CharField(
+        _("automatic VIP on"),
+        max_length=16,
+        choices=VipMetric.choices,
+        default=VipMetric.OFF,
+        help_text=_("Grant VIP status automatically when a member reaches the threshold."),
+    )
+    vip_auto_threshold = models.DecimalField(
+        _("automatic VIP threshold"),
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    vip_window_months = models.PositiveSmallIntegerField(
+        _("VIP window in months"),
+        default=12,
+        validators=[MinValueValidator(1)],
+        help_text=_("For the 'in a window' metrics."),
+    )
+    vip_period_months = models.PositiveSmallIntegerField(
+        _("VIP period in months"),
+        default=12,
+        validators=[MinValueValidator(1)],
+        help_text=_("How long automatic and invited VIP status lasts before renewal."),
+    )
+    vip_earn_bonus_percent = models.DecimalField(
+        _("VIP earn bonus (%)"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Extra points for VIP members, as a percentage of the base points."),
     )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -621,3 +701,315 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return self.type
+
+
+class Benefit(models.Model):
+    """A perk with a stable code that staff, the API and web shops read (e.g. free_shipping).
+
+    Tiers grant benefits; ``for_vip`` benefits belong to every VIP member.
+    """
+
+    code = models.SlugField(
+        _("code"),
+        max_length=50,
+        unique=True,
+        help_text=_(
+            "Stable code read by tills and web shops, e.g. free_shipping, priority_service."
+        ),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    for_vip = models.BooleanField(_("VIP benefit"), default=False)
+
+    class Meta:
+        verbose_name = _("benefit")
+        verbose_name_plural = _("benefits")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tier(models.Model):
+    """A level of the programme (Bronze, Silver, Gold…), reached by the programme's metric.
+
+    The member's tier multiplies the base points (its own award line). Upgrades happen at
+    once; downgrades only at re-evaluation after the window and the grace period.
+    """
+
+    rank = models.PositiveSmallIntegerField(
+        _("rank"), unique=True, help_text=_("1 for the first tier; higher ranks are better.")
+    )
+    name = models.CharField(_("name"), max_length=50)
+    colour = models.CharField(
+        _("colour"),
+        max_length=7,
+        default="#8a6d3b",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #c0a040."))],
+    )
+    threshold = models.DecimalField(
+        _("threshold"),
+        max_digits=12,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Points, money or visits in the window needed for this tier."),
+    )
+    multiplier = models.DecimalField(
+        _("earn multiplier"),
+        max_digits=4,
+        decimal_places=2,
+        default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("1"))],
+        help_text=_("2 gives twice the base points."),
+    )
+    benefits = models.ManyToManyField(
+        Benefit, verbose_name=_("benefits"), related_name="tiers", blank=True
+    )
+
+    class Meta:
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        ordering = ["rank"]
+        constraints = [
+            models.CheckConstraint(condition=Q(rank__gte=1), name="tier_rank_positive"),
+            models.CheckConstraint(
+                condition=Q(multiplier__gte=1), name="tier_multiplier_at_least_one"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TierChange(models.Model):
+    """One change of a member's tier: when, from what to what, why and by whom."""
+
+    class Reason(models.TextChoices):
+        UPGRADE = "upgrade", _("Qualified")
+        DOWNGRADE = "downgrade", _("Re-evaluated")
+        MANUAL = "manual", _("Set by staff")
+        FLOOR_ENDED = "floor_ended", _("Staff-set tier ended")
+
+    member = models.ForeignKey(
+        "members.Member",
+        on_delete=models.PROTECT,
+        related_name="tier_changes",
+        verbose_name=_("member"),
+    )
+    from_tier = models.ForeignKey(
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("from"),
+    )
+    to_tier = models.ForeignKey(
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("to"),
+    )
+    reason = models.CharField(_("why"), max_length=12, choices=Reason.choices)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    metric = models.DecimalField(
+        _("qualifying value"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        indexes = [models.Index(fields=["member", "-created_at"], name="tierchange_member_time")]
+
+    def __str__(self) -> str:
+        return f"{self.from_tier} → {self.to_tier}"
+
+
+class PunchCardType(models.Model):
+    """A stamp card: "buy 10 coffees, the 11th is free", "every 7th visit"."""
+
+    class EarnOn(models.TextChoices):
+        VISIT = "visit", _("A visit (check-in or purchase)")
+        PURCHASE = "purchase", _("A purchase")
+        ITEM = "item", _("A purchase with a product of a category or SKU")
+        SPEND = "spend", _("Every full amount spent")
+
+    name = models.CharField(_("name"), max_length=100)
+    stamps_needed = models.PositiveSmallIntegerField(
+        _("stamps needed"), validators=[MinValueValidator(1)], help_text=_("10 for a coffee card.")
+    )
+    earn_on = models.CharField(
+        _("a stamp for"), max_length=10, choices=EarnOn.choices, default=EarnOn.PURCHASE
+    )
+    category = models.CharField(_("category"), max_length=64, blank=True)
+    sku = models.CharField(_("SKU"), max_length=64, blank=True)
+    per_item = models.BooleanField(
+        _("one stamp per item"),
+        default=True,
+        help_text=_("For product cards: a stamp per matching item, or one per purchase."),
+    )
+    spend_step = models.DecimalField(
+        _("amount per stamp"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text=_("For spend cards: one stamp for every full amount spent in a purchase."),
+    )
+    max_stamps_per_day = models.PositiveSmallIntegerField(
+        _("most stamps a day"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+    validity_days = models.PositiveSmallIntegerField(
+        _("card valid for (days)"),
+        null=True,
+        blank=True,
+        help_text=_("Counted from the card's first stamp. Empty: never expires."),
+    )
+    reward = models.ForeignKey(
+        "rewards.Reward",
+        on_delete=models.PROTECT,
+        related_name="punch_card_types",
+        verbose_name=_("reward when full"),
+    )
+    locations = models.ManyToManyField(
+        Location,
+        verbose_name=_("locations"),
+        related_name="punch_card_types",
+        blank=True,
+        help_text=_("Where stamps are given. Empty: everywhere."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("punch card type")
+        verbose_name_plural = _("punch card types")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(stamps_needed__gte=1), name="punchcardtype_needs_stamps"
+            ),
+            models.CheckConstraint(
+                condition=~Q(earn_on="spend") | Q(spend_step__gt=0),
+                name="punchcardtype_spend_has_step",
+            ),
+            models.CheckConstraint(
+                condition=~Q(earn_on="item") | ~Q(category="", sku=""),
+                name="punchcardtype_item_matches_something",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PunchCard(models.Model):
+    """One card of a member: stamps so far; completed cards issue a voucher."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Collecting")
+        COMPLETED = "completed", _("Completed")
+        EXPIRED = "expired", _("Expired")
+
+    member = models.ForeignKey(
+        "members.Member",
+        on_delete=models.PROTECT,
+        related_name="punch_cards",
+        verbose_name=_("member"),
+    )
+    card_type = models.ForeignKey(
+        PunchCardType, on_delete=models.PROTECT, related_name="cards", verbose_name=_("card")
+    )
+    stamps = models.PositiveSmallIntegerField(_("stamps"), default=0)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE
+    )
+    started_at = models.DateTimeField(_("first stamp"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    voucher = models.OneToOneField(
+        "rewards.Voucher",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="punch_card",
+        verbose_name=_("voucher"),
+    )
+
+    class Meta:
+        verbose_name = _("punch card")
+        verbose_name_plural = _("punch cards")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "card_type"],
+                condition=Q(status="active"),
+                name="punchcard_one_active_per_type",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"], condition=Q(status="active"), name="punchcard_active_expiry"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.card_type} {self.stamps}/{self.card_type.stamps_needed}"
+
+
+class Stamp(models.Model):
+    """An append-only record of stamps added to (or, on a refund, removed from) a card."""
+
+    class Source(models.TextChoices):
+        VISIT = "visit", _("Visit")
+        PURCHASE = "purchase", _("Purchase")
+        MANUAL = "manual", _("By hand")
+        REFUND = "refund", _("Refund")
+
+    card = models.ForeignKey(
+        PunchCard, on_delete=models.PROTECT, related_name="stamp_log", verbose_name=_("card")
+    )
+    count = models.SmallIntegerField(_("stamps"))
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    purchase = models.ForeignKey(
+        Purchase,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="stamps",
+        verbose_name=_("purchase"),
+    )
+    visit = models.ForeignKey(
+        Visit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="stamps",
+        verbose_name=_("visit"),
+    )
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("by"),
+    )
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("stamp")
+        verbose_name_plural = _("stamps")
+
+    def __str__(self) -> str:
+        return f"{self.count:+d}"

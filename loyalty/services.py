@@ -811,10 +811,41 @@ class PurchaseResult:
     awards: tuple[dict[str, Any], ...]
     points: int
     created: bool
+    stamps: tuple[Any, ...] = ()
+
+    @property
+    def vouchers(self) -> list[Any]:
+        """Vouchers issued because the purchase completed punch cards."""
+        return [v for stamp in self.stamps for v in stamp.vouchers]
 
 
-def _member_state(member: Member) -> engine.MemberState:
-    return engine.MemberState(is_first_purchase=member.first_purchase_at is None)
+def _member_state(member: Member, *, program: Program, at: datetime) -> engine.MemberState:
+    from loyalty.models import Tier
+
+    tier = Tier.objects.filter(pk=member.tier_id).first() if member.tier_id else None
+    return engine.MemberState(
+        is_first_purchase=member.first_purchase_at is None,
+        tier_name=tier.name if tier else "",
+        tier_multiplier=tier.multiplier if tier else Decimal("1"),
+        vip_bonus_percent=program.vip_earn_bonus_percent if member.is_vip(at=at) else Decimal("0"),
+    )
+
+
+def _after_activity(
+    locked: Member, *, at: datetime, actor, location, **activity: Any
+) -> tuple[Any, ...]:
+    """Stamp punch cards, then check tier and VIP status after a purchase or a visit."""
+    from loyalty.punch_cards import punch_cards_for_activity
+    from loyalty.tiers import tier_evaluate
+    from members.vip import vip_evaluate
+
+    stamps = punch_cards_for_activity(
+        member=locked, location=location, at=at, actor=actor, **activity
+    )
+    now = timezone.now()
+    tier_evaluate(member=locked, as_of=now)
+    vip_evaluate(member=locked, as_of=now)
+    return tuple(stamps)
 
 
 def purchase_quote(
@@ -832,7 +863,7 @@ def purchase_quote(
     at = _clean_time(at, now=timezone.now())
     return engine.purchase_awards(
         rules=program_rules(program=program),
-        member=_member_state(member),
+        member=_member_state(member, program=program, at=at),
         total=total,
         lines=cleaned,
         at=at,
@@ -876,7 +907,7 @@ def purchase_record(
 
         result = engine.purchase_awards(
             rules=program_rules(program=program),
-            member=_member_state(locked),
+            member=_member_state(locked, program=program, at=at),
             total=total,
             lines=cleaned,
             at=at,
@@ -971,8 +1002,19 @@ def purchase_record(
                 },
                 at=at,
             )
+        stamps = _after_activity(
+            locked,
+            at=at,
+            actor=actor,
+            location=location,
+            purchase=purchase,
+            total=total,
+            lines=cleaned,
+        )
         _sync(member, locked)
-    return PurchaseResult(purchase=purchase, awards=awards, points=result.points, created=True)
+    return PurchaseResult(
+        purchase=purchase, awards=awards, points=result.points, created=True, stamps=stamps
+    )
 
 
 def _existing_purchase(
@@ -1036,6 +1078,11 @@ def purchase_refund(
             refunded_amount=refunded_after,
             points_clawed_back=F("points_clawed_back") + max(claw, 0),
         )
+        from loyalty.punch_cards import punch_cards_refund
+
+        stamps_removed = punch_cards_refund(
+            purchase=current, refunded_after=refunded_after, at=at, actor=actor
+        )
         refund = Refund.objects.create(
             purchase=current,
             amount=value,
@@ -1053,6 +1100,7 @@ def purchase_refund(
                 "refund": refund.pk,
                 "amount": str(value),
                 "points_taken_back": max(claw, 0),
+                "stamps_taken_back": stamps_removed,
                 "balance": locked.balance,
                 "owed": locked.points_debt,
             },
@@ -1158,6 +1206,10 @@ def visit_record(
             )
         type(locked).objects.filter(pk=locked.pk).update(last_activity_at=at)
         locked.last_activity_at = at
+        # Not a model field: what the visit did to punch cards, for the page that recorded it.
+        visit.stamp_results = _after_activity(
+            locked, at=at, actor=actor, location=location, visit=visit
+        )
         event_record(
             type="visit.recorded",
             member=locked,
@@ -1229,3 +1281,28 @@ def member_lock(member: Member) -> Member:
     For services of other apps that must check and write under the same lock as the ledger.
     """
     return _lock_member(member)
+
+
+# Tiers and punch cards live in their own modules; these are their public services.
+from loyalty.punch_cards import punch_card_stamp, punch_cards_expire_due  # noqa: E402
+from loyalty.tiers import tier_evaluate, tier_set_manual, tiers_reevaluate_all  # noqa: E402
+
+__all__ = [
+    "event_record",
+    "member_lock",
+    "points_adjust",
+    "points_credit",
+    "points_debit",
+    "points_expire_due",
+    "points_release_pending",
+    "points_reverse_debit",
+    "punch_card_stamp",
+    "punch_cards_expire_due",
+    "purchase_quote",
+    "purchase_record",
+    "purchase_refund",
+    "tier_evaluate",
+    "tier_set_manual",
+    "tiers_reevaluate_all",
+    "visit_record",
+]

@@ -89,6 +89,41 @@ class Member(models.Model):
         verbose_name=_("enrolled by"),
         editable=False,
     )
+    tier = models.ForeignKey(
+        "loyalty.Tier",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="members",
+        verbose_name=_("tier"),
+        editable=False,
+    )
+    tier_valid_until = models.DateTimeField(
+        _("tier kept at least until"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Re-evaluation cannot lower the tier before this time (window plus grace)."),
+    )
+    tier_floor = models.ForeignKey(
+        "loyalty.Tier",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tier set by staff"),
+        editable=False,
+    )
+    tier_floor_until = models.DateField(
+        _("staff-set tier until"), null=True, blank=True, editable=False
+    )
+    vip_until = models.DateTimeField(
+        _("VIP until"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("End of the current VIP period."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -126,7 +161,60 @@ class Member(models.Model):
         name = f"{self.first_name} {self.last_name}".strip()
         return name or self.phone or self.email or self.formatted_card_number
 
+    def is_vip(self, *, at=None) -> bool:
+        at = at or timezone.now()
+        return self.vip_until is not None and at < self.vip_until
+
     @property
     def formatted_card_number(self) -> str:
         n = self.card_number or ""
         return " ".join(n[i : i + 4] for i in range(0, len(n), 4))
+
+
+class VipMembership(models.Model):
+    """A period of VIP status: granted at a threshold, by a manager's invitation, or paid.
+
+    Periods of one member never overlap: a renewal starts when the current period ends.
+    ``Member.vip_until`` caches the end of the latest period for fast reads.
+    """
+
+    class Source(models.TextChoices):
+        THRESHOLD = "threshold", _("Reached the threshold")
+        INVITATION = "invitation", _("Invited by a manager")
+        PAID = "paid", _("Paid membership")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="vip_memberships", verbose_name=_("member")
+    )
+    source = models.CharField(_("how"), max_length=10, choices=Source.choices)
+    starts_at = models.DateTimeField(_("starts"))
+    ends_at = models.DateTimeField(_("ends"))
+    fee = models.DecimalField(_("fee paid"), max_digits=10, decimal_places=2, null=True, blank=True)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("granted by"),
+    )
+    ended_notified = models.BooleanField(_("end announced"), default=False, editable=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("VIP membership")
+        verbose_name_plural = _("VIP memberships")
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="vip_period_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(fee__isnull=True) | Q(fee__gte=0), name="vip_fee_not_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["member", "-ends_at"], name="vip_member_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.member} {self.starts_at:%Y-%m-%d}–{self.ends_at:%Y-%m-%d}"

@@ -1,9 +1,9 @@
 """Whether a member can redeem a reward now, and if not, why.
 
 A check takes the context and returns a translated reason or ``None``. The checks run in
-order; ``CHECKS`` is open for other apps (tiers and VIP add minimum-tier and VIP-only checks
-with ``register``). The points check runs last so that "40 more points" is shown only when
-points are all that is missing.
+order: the window (with VIP early access), VIP only, minimum tier, season, stock, the
+per-member limit, and points last, so that "40 more points" is shown only when points are
+all that is missing. ``CHECKS`` is open: other apps add checks with ``register``.
 """
 
 from __future__ import annotations
@@ -58,9 +58,27 @@ def check_active(ctx: Context) -> str | None:
     return None
 
 
+def _is_vip(ctx: Context) -> bool:
+    is_vip = getattr(ctx.member, "is_vip", None)
+    return bool(is_vip and is_vip(at=ctx.as_of))
+
+
 def check_window(ctx: Context) -> str | None:
     reward = ctx.reward
-    if reward.available_from and ctx.as_of < reward.available_from:
+    opens = reward.available_from
+    if opens and reward.vip_early_access_days and _is_vip(ctx):
+        # VIP early access: VIP members may redeem this many days before everyone else.
+        opens = opens - timedelta(days=reward.vip_early_access_days)
+    if opens and ctx.as_of < opens:
+        if opens != reward.available_from:
+            return _("VIP members from %(date)s") % {
+                "date": date_format(timezone.localtime(opens), "SHORT_DATE_FORMAT")
+            }
+        if reward.vip_early_access_days:
+            return _("Available from %(date)s (VIP members %(days)s days earlier)") % {
+                "date": date_format(timezone.localtime(reward.available_from), "SHORT_DATE_FORMAT"),
+                "days": reward.vip_early_access_days,
+            }
         return _("Available from %(date)s") % {
             "date": date_format(timezone.localtime(reward.available_from), "SHORT_DATE_FORMAT")
         }
@@ -78,6 +96,24 @@ def check_season(ctx: Context) -> str | None:
         return None
     upcoming = next(m for m in [*range(month + 1, 13), *range(1, month)] if m in months)
     return _("Back in %(month)s") % {"month": MONTHS[upcoming]}
+
+
+def check_vip_only(ctx: Context) -> str | None:
+    if ctx.reward.vip_only and not _is_vip(ctx):
+        return _("VIP members only")
+    return None
+
+
+def check_min_tier(ctx: Context) -> str | None:
+    tier = ctx.reward.min_tier
+    if tier is None:
+        return None
+    member_tier = (
+        getattr(ctx.member, "tier", None) if getattr(ctx.member, "tier_id", None) else None
+    )
+    if member_tier is None or member_tier.rank < tier.rank:
+        return _("%(tier)s members only") % {"tier": tier.name}
+    return None
 
 
 def check_stock(ctx: Context) -> str | None:
@@ -115,6 +151,8 @@ def check_points(ctx: Context) -> str | None:
 CHECKS: list[Check] = [
     check_active,
     check_window,
+    check_vip_only,
+    check_min_tier,
     check_season,
     check_stock,
     check_member_limit,

@@ -184,6 +184,20 @@ class Reward(models.Model):
         verbose_name=_("partner"),
         help_text=_("The partner that honours this reward; only its staff can use the vouchers."),
     )
+    min_tier = models.ForeignKey(
+        "loyalty.Tier",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("minimum tier"),
+    )
+    vip_only = models.BooleanField(_("VIP members only"), default=False)
+    vip_early_access_days = models.PositiveSmallIntegerField(
+        _("VIP early access (days)"),
+        default=0,
+        help_text=_("VIP members may redeem this many days before 'available from'."),
+    )
     mystery_pool = models.ManyToManyField(
         "self",
         through="MysteryPoolEntry",
