@@ -102,6 +102,13 @@ def _voucher_link(voucher: Voucher) -> str:
 # Catalogue
 # --------------------------------------------------------------------------------------------
 
+# The tier and VIP checks come with the tiers work; show their fields once the model has them.
+_ELIGIBILITY_FIELDS = tuple(
+    name
+    for name in ("min_tier", "vip_only", "vip_early_access_days")
+    if any(f.name == name for f in Reward._meta.get_fields())
+)
+
 
 class MysteryPoolEntryInline(admin.TabularInline):
     model = MysteryPoolEntry
@@ -195,6 +202,22 @@ class RewardAdmin(TranslationAdmin):
         (
             _("Limits and validity"),
             {"fields": ("limit_per_member", "limit_period", "voucher_valid_days")},
+        ),
+        *(
+            [
+                (
+                    _("Eligibility"),
+                    {
+                        "fields": _ELIGIBILITY_FIELDS,
+                        "description": _(
+                            "Who may redeem it. VIP early access opens the reward to VIP members "
+                            "the given number of days before 'available from'."
+                        ),
+                    },
+                )
+            ]
+            if _ELIGIBILITY_FIELDS
+            else []
         ),
         (_("Where usable"), {"fields": ("locations", "partner")}),
         (

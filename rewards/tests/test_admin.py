@@ -59,6 +59,8 @@ def reward_data(**changes) -> dict:
         "limit_period": Reward.Period.MONTH,
         "voucher_valid_days": "30",
         "partner": "",
+        "min_tier": "",
+        "vip_early_access_days": "0",
         "is_active": "on",
         "display_order": "100",
         "pool_entries-TOTAL_FORMS": "0",
