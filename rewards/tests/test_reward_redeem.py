@@ -8,9 +8,13 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loyalty import errors
 from loyalty.models import EntryKind, Event, LedgerEntry
+from loyalty.selectors import ledger_drift
 from loyalty.tests.support import fresh
 from members.models import Member
 from members.tests.factories import MemberFactory
@@ -601,3 +605,67 @@ def test_cancelled_perk_no_longer_gives_its_benefit(member, staff_user):
     voucher_cancel(voucher=voucher, actor=staff_user, reason="Refunded")
 
     assert member_benefit_codes(member=member) == set()
+
+
+# --------------------------------------------------------------------------------------------
+# Property: random earn / redeem / use / cancel sequences keep the books
+# --------------------------------------------------------------------------------------------
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("earn"), st.integers(min_value=1, max_value=300)),
+        st.tuples(st.just("redeem"), st.sampled_from([0, 1, 2])),
+        st.tuples(st.just("use"), st.integers(min_value=0, max_value=20)),
+        st.tuples(st.just("cancel"), st.integers(min_value=0, max_value=20)),
+    ),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=operations)
+def test_random_redeem_use_cancel_sequences_keep_balance_stock_and_ledger(member, staff_user, ops):
+    with transaction.atomic():
+        rewards = [
+            RewardFactory(points_cost=100, stock=2),
+            RewardFactory(points_cost=30, stock=None),
+            RewardFactory(points_cost=250, stock=1, limit_per_member=1),
+        ]
+        balance = fresh(member).balance
+        stock = {r.pk: r.stock for r in rewards}
+        issued: list[Voucher] = []
+        for op, arg in ops:
+            if op == "earn":
+                give_points(member, arg)
+                balance += arg
+            elif op == "redeem":
+                reward = rewards[arg]
+                try:
+                    voucher = reward_redeem(member=member, reward=reward)
+                except errors.RewardNotAvailable:
+                    assert stock[reward.pk] == 0 or reward.limit_per_member
+                except errors.InsufficientPoints:
+                    assert balance < reward.points_cost
+                else:
+                    assert balance >= reward.points_cost
+                    balance -= reward.points_cost
+                    if stock[reward.pk] is not None:
+                        stock[reward.pk] -= 1
+                    issued.append(voucher)
+            elif issued:
+                voucher = issued.pop(arg % len(issued))
+                if op == "use":
+                    voucher_use(code=voucher.code)
+                else:
+                    voucher_cancel(voucher=voucher, actor=staff_user, reason="Property test")
+                    balance += voucher.points_spent
+                    if stock[voucher.reward_id] is not None:
+                        stock[voucher.reward_id] += 1
+            assert fresh(member).balance == balance
+            assert {r.pk: stock_of(r) for r in rewards} == stock
+            assert ledger_drift() == []
+        transaction.set_rollback(True)

@@ -6,7 +6,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loyalty import errors
 from loyalty.models import EntryKind, Event, LedgerEntry, PointsLot, Validity
@@ -572,3 +575,48 @@ def test_expire_due_works_in_chunks(member):
 
     assert vouchers_expire_due(chunk_size=3) == 7
     assert not Voucher.objects.filter(status=Voucher.Status.ISSUED).exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Properties
+# --------------------------------------------------------------------------------------------
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    value_cents=st.integers(min_value=1, max_value=5000),
+    draws=st.lists(st.integers(min_value=-100, max_value=3000), max_size=8),
+)
+def test_store_credit_never_goes_below_zero_and_every_cent_is_accounted_for(
+    member, value_cents, draws
+):
+    value = Decimal(value_cents) / 100
+    with transaction.atomic():
+        reward = RewardFactory(kind=Reward.Kind.STORE_CREDIT, points_cost=None, value=value)
+        voucher = issued_voucher(member, reward)
+        left = value
+        for cents in draws:
+            amount = Decimal(cents) / 100
+            try:
+                voucher_use(code=voucher.code, amount=amount)
+            except errors.LoyaltyError as exc:
+                if left == 0:
+                    assert isinstance(exc, errors.VoucherAlreadyUsed)
+                elif amount <= 0:
+                    assert isinstance(exc, errors.InvalidAmount)
+                else:
+                    assert isinstance(exc, errors.AmountAboveRemaining)
+                    assert amount > left
+            else:
+                assert 0 < amount <= left
+                left -= amount
+            stored = Voucher.objects.get(pk=voucher.pk)
+            assert stored.remaining_value == left
+            assert stored.status == (Voucher.Status.USED if left == 0 else Voucher.Status.ISSUED)
+            used = VoucherUse.objects.filter(voucher=voucher).values_list("amount", flat=True)
+            assert sum(used, Decimal(0)) + left == value
+        transaction.set_rollback(True)
