@@ -24,7 +24,8 @@ def voucher_code_generate() -> str:
 
 def voucher_code_normalize(raw: str) -> str:
     """Return the code as stored: upper case, without spaces or dashes."""
-    return _NOISE.sub("", (raw or "").strip()).upper()
+    # A scanner or a JSON client may hand over a number; read it as the text it shows.
+    return _NOISE.sub("", str(raw or "").strip()).upper()
 
 
 def voucher_code_is_wellformed(code: str) -> bool:

@@ -78,7 +78,18 @@ def test_code_typed_in_lower_case_with_dash_or_spaces_is_found(member):
 
 @pytest.mark.parametrize(
     "code",
-    ["", "   ", None, "ABC", "ABCDEFGHJKM", "ABCDE-FGHJ0", "O0O0O-I1I1L", "ABCDE'--", "💥" * 10],
+    [
+        "",
+        "   ",
+        None,
+        1234567890,
+        "ABC",
+        "ABCDEFGHJKM",
+        "ABCDE-FGHJ0",
+        "O0O0O-I1I1L",
+        "ABCDE'--",
+        "💥" * 10,
+    ],
 )
 def test_malformed_code_is_not_found(code, member, refused):
     issued_voucher(member)
