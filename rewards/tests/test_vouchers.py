@@ -16,7 +16,7 @@ from loyalty.models import EntryKind, Event, LedgerEntry, PointsLot, Validity
 from loyalty.services import purchase_record
 from loyalty.tests.support import fresh
 from members.models import Member
-from rewards.codes import ALPHABET, voucher_code_generate, voucher_code_normalize
+from rewards.codes import ALPHABET, qr_svg, voucher_code_generate, voucher_code_normalize
 from rewards.models import DigitalCode, Reward, Voucher, VoucherUse
 from rewards.selectors import voucher_find, voucher_validate
 from rewards.services import (
@@ -74,6 +74,15 @@ def test_code_typed_in_lower_case_with_dash_or_spaces_is_found(member):
     for typed in (shown, shown.lower(), f"  {voucher.code.lower()} ", shown.replace("-", " ")):
         assert voucher_find(code=typed).pk == voucher.pk
     assert voucher_code_normalize(shown.lower()) == voucher.code
+
+
+def test_qr_code_is_an_inline_svg_of_the_code():
+    svg = qr_svg("ABCDE-FGHJK")
+
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    assert "<?xml" not in svg
+    assert qr_svg("ABCDE-FGHJK") == svg
+    assert qr_svg("ABCDE-FGHJM") != svg
 
 
 @pytest.mark.parametrize(
