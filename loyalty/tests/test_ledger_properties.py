@@ -18,7 +18,7 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -121,6 +121,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def _repay_from(self, lot: Lot) -> None:
         pay = min(self.debt, lot.remaining)
+        if pay:
+            event("owed points repaid")
         lot.remaining -= pay
         self.balance -= pay
         self.debt -= pay
@@ -189,7 +191,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def debit(self, points):
         self._debit(points)
 
-    @rule(percent=st.integers(1, 110))
+    @rule(percent=st.one_of(st.just(100), st.integers(1, 110)))
     def debit_a_share_of_the_balance(self, percent):
         # Spending most or all of the balance is what makes later refunds create debt.
         self._debit(max(1, -(-self.balance * percent // 100)))
@@ -259,6 +261,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self._draw(from_others)
         self.balance -= from_others
         self.debt += left - from_others
+        if left - from_others:
+            event("refund of spent points became owed")
 
     @rule(days=st.integers(0, 200))
     def expire(self, days):
@@ -276,6 +280,8 @@ class LedgerMachine(RuleBasedStateMachine):
                     self.pending -= lot.remaining
                 lot.remaining = 0
         assert expired == expected
+        if expected:
+            event("points expired")
 
     @rule(days=st.integers(0, 10))
     def release(self, days):
