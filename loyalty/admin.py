@@ -15,9 +15,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
 
 from loyalty import errors
-from loyalty.admin_forms import EarnRuleAdminForm, RefundForm
+from loyalty.admin_forms import EarnRuleAdminForm, PunchCardTypeAdminForm, RefundForm, TierAdminForm
 from loyalty.admin_utils import (
     EstimatedCountPaginator,
     loyalty_errors_as_messages,
@@ -25,15 +26,21 @@ from loyalty.admin_utils import (
 )
 from loyalty.formatting import money
 from loyalty.models import (
+    Benefit,
     EarnRule,
     Event,
     LedgerEntry,
     Location,
     PointsLot,
     Program,
+    PunchCard,
+    PunchCardType,
     Purchase,
     PurchaseLine,
     Refund,
+    Stamp,
+    Tier,
+    TierChange,
     Visit,
 )
 from loyalty.selectors import program_get
@@ -90,6 +97,38 @@ class ProgramAdmin(admin.ModelAdmin):
                     "max_purchase_amount",
                     "max_adjustment_points",
                 )
+            },
+        ),
+        (
+            _("Tiers"),
+            {
+                "fields": (
+                    "tier_metric",
+                    "tier_window",
+                    "tier_window_months",
+                    "tier_grace_days",
+                    "tier_downgrade",
+                ),
+                "description": _(
+                    "How members qualify for the tiers. Upgrades happen at once; downgrades "
+                    "only at the nightly re-evaluation, after the window and the grace period."
+                ),
+            },
+        ),
+        (
+            _("VIP status"),
+            {
+                "fields": (
+                    "vip_auto_metric",
+                    "vip_auto_threshold",
+                    "vip_window_months",
+                    "vip_period_months",
+                    "vip_earn_bonus_percent",
+                ),
+                "description": _(
+                    "VIP status is separate from the tiers: granted at a threshold, by a "
+                    "manager's invitation, or as a paid membership recorded on the member page."
+                ),
             },
         ),
     )
@@ -434,6 +473,11 @@ class EventTypeFilter(admin.SimpleListFilter):
         ("points.spent", _("Paid with points")),
         ("points.released", _("Points became spendable")),
         ("points.expired", _("Points expired")),
+        ("tier.changed", _("Tier changed")),
+        ("tier.floor_changed", _("Staff-set tier changed")),
+        ("vip.changed", _("VIP status changed")),
+        ("punchcard.stamped", _("Card stamped")),
+        ("punchcard.completed", _("Card completed")),
     )
 
     def lookups(self, request, model_admin):
@@ -459,3 +503,199 @@ class EventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("member"))
     def member_link(self, obj: Event) -> str:
         return _member_link(obj.member) if obj.member_id else "—"
+
+
+# --------------------------------------------------------------------------------------------
+# Tiers, benefits and punch cards
+# --------------------------------------------------------------------------------------------
+
+
+def colour_swatch(colour: str) -> str:
+    """Return a small square of ``colour`` followed by its code (the code is for screen readers)."""
+    return format_html(
+        '<span class="colour-swatch" aria-hidden="true" style="display:inline-block;'
+        "width:1em;height:1em;vertical-align:middle;border:1px solid var(--border-color);"
+        'background:{}"></span> {}',
+        colour,
+        colour,
+    )
+
+
+@admin.register(Tier)
+class TierAdmin(TranslationAdmin):
+    form = TierAdminForm
+    list_display = ("rank", "name", "swatch", "threshold", "multiplier")
+    list_display_links = ("rank", "name")
+    ordering = ("rank",)
+    filter_horizontal = ("benefits",)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("rank", "name", "colour"),
+                "description": _(
+                    "Rank 1 is the first tier; higher ranks are better. The name is kept per "
+                    "language; an empty language shows the English name."
+                ),
+            },
+        ),
+        (
+            _("Qualifying and earning"),
+            {
+                "fields": ("threshold", "multiplier"),
+                "description": _(
+                    "The threshold is counted in the programme's tier metric (points, money or "
+                    "visits) and must rise with the rank."
+                ),
+            },
+        ),
+        (_("Benefits"), {"fields": ("benefits",)}),
+    )
+
+    @admin.display(description=_("colour"), ordering="colour")
+    def swatch(self, obj: Tier) -> str:
+        return colour_swatch(obj.colour)
+
+    @loyalty_errors_as_messages
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(Benefit)
+class BenefitAdmin(TranslationAdmin):
+    list_display = ("code", "name", "for_vip")
+    list_filter = ("for_vip",)
+    search_fields = ("code", "name")
+    fields = ("code", "name", "description", "for_vip")
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "member_link",
+        "from_tier",
+        "to_tier",
+        "reason",
+        "note",
+        "metric",
+        "actor",
+    )
+    list_select_related = ("member", "from_tier", "to_tier", "actor")
+    list_filter = ("reason",)
+    raw_id_fields = ("member", "actor")
+    ordering = ("-pk",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    fields = (
+        "member_link",
+        "created_at",
+        "from_tier",
+        "to_tier",
+        "reason",
+        "note",
+        "metric",
+        "actor",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("member"))
+    def member_link(self, obj: TierChange) -> str:
+        return _member_link(obj.member)
+
+
+@admin.register(PunchCardType)
+class PunchCardTypeAdmin(TranslationAdmin):
+    form = PunchCardTypeAdminForm
+    list_display = (
+        "name",
+        "stamps_needed",
+        "earn_on",
+        "category",
+        "sku",
+        "spend_step",
+        "reward",
+        "is_active",
+    )
+    list_filter = ("earn_on", "is_active")
+    list_select_related = ("reward",)
+    search_fields = ("name", "category", "sku")
+    filter_horizontal = ("locations",)
+    fieldsets = (
+        (None, {"fields": ("name", "is_active", "stamps_needed", "reward")}),
+        (
+            _("What earns a stamp"),
+            {
+                "fields": ("earn_on", "category", "sku", "per_item", "spend_step"),
+                "description": _(
+                    "Product cards need a category or a SKU; spend cards need the amount "
+                    "for each stamp."
+                ),
+            },
+        ),
+        (
+            _("Limits"),
+            {"fields": ("max_stamps_per_day", "validity_days", "locations")},
+        ),
+    )
+
+    @loyalty_errors_as_messages
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(PunchCard)
+class PunchCardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "member_link",
+        "card_type",
+        "stamps_of",
+        "status",
+        "started_at",
+        "expires_at",
+        "completed_at",
+        "voucher",
+    )
+    list_select_related = ("member", "card_type", "voucher")
+    list_filter = ("status", "card_type")
+    raw_id_fields = ("member", "voucher")
+    ordering = ("-pk",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    fields = (
+        "member_link",
+        "card_type",
+        "stamps_of",
+        "status",
+        "started_at",
+        "expires_at",
+        "completed_at",
+        "voucher",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("member"))
+    def member_link(self, obj: PunchCard) -> str:
+        return _member_link(obj.member)
+
+    @admin.display(description=_("stamps"))
+    def stamps_of(self, obj: PunchCard) -> str:
+        return gettext("%(stamps)s of %(needed)s") % {
+            "stamps": obj.stamps,
+            "needed": obj.card_type.stamps_needed,
+        }
+
+
+@admin.register(Stamp)
+class StampAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "created_at", "card", "count", "source", "reason", "actor")
+    list_select_related = ("card__card_type", "actor")
+    list_filter = ("source",)
+    raw_id_fields = ("card", "purchase", "visit", "actor")
+    ordering = ("-pk",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    fields = ("card", "count", "source", "purchase", "visit", "reason", "actor", "created_at")
+    readonly_fields = fields

@@ -1,4 +1,8 @@
-"""Forms of the admin's custom views: adjust points, record a purchase or visit, refund.
+"""Forms of the admin's custom views: adjust points, record a purchase or visit, refund,
+set a tier, grant VIP status, stamp a card.
+
+Also the model forms of tiers and punch card types, which check what the database's
+constraints would otherwise refuse with an error page.
 
 Each form checks its input with the same cleaning functions the services use, so a bad
 value is shown on its field before anything is attempted; the service checks again.
@@ -8,11 +12,14 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.utils import build_localized_fieldname, get_language
 
 from loyalty import errors
-from loyalty.models import EarnRule, Location
+from loyalty.models import EarnRule, Location, PunchCardType, Tier
+from loyalty.punch_cards import MAX_MANUAL_STAMPS
 from loyalty.selectors import program_get
 from loyalty.services import clean_amount, clean_points
+from loyalty.tiers import tiers_validate
 
 
 class AdjustPointsForm(forms.Form):
@@ -143,3 +150,152 @@ class EarnRuleAdminForm(forms.ModelForm):
         if start and end and end <= start:
             self.add_error("valid_until", _("The end must be after the start."))
         return cleaned
+
+
+class TierAdminForm(forms.ModelForm):
+    """A tier, checked against the other tiers: thresholds must rise with rank."""
+
+    class Meta:
+        model = Tier
+        # The admin builds the form from its fieldsets (with a name field per language).
+        fields = ("rank", "name", "colour", "threshold", "multiplier", "benefits")
+        widgets = {"colour": forms.TextInput(attrs={"type": "color"})}
+
+    def clean(self):
+        cleaned = super().clean()
+        rank, threshold = cleaned.get("rank"), cleaned.get("threshold")
+        if rank is None or threshold is None:
+            return cleaned
+        others = list(Tier.objects.exclude(pk=self.instance.pk))
+        if any(other.rank == rank for other in others):
+            return cleaned  # the unique check on the rank reports this one
+        candidate = Tier(pk=self.instance.pk, rank=rank, threshold=threshold)
+        candidate.name = self._name(cleaned) or self.instance.name
+        try:
+            tiers_validate([*others, candidate])
+        except errors.LoyaltyError as error:
+            self.add_error("threshold", error.detail)
+        return cleaned
+
+    @staticmethod
+    def _name(cleaned) -> str:
+        for lang in (get_language(), "en"):
+            name = cleaned.get(build_localized_fieldname("name", lang))
+            if name:
+                return name
+        return cleaned.get("name") or ""
+
+
+class PunchCardTypeAdminForm(forms.ModelForm):
+    """A punch card type, with what its kind of stamp needs checked on its own field."""
+
+    class Meta:
+        model = PunchCardType
+        # The admin builds the form from its fieldsets (with a name field per language).
+        fields = (
+            "name",
+            "is_active",
+            "stamps_needed",
+            "earn_on",
+            "category",
+            "sku",
+            "per_item",
+            "spend_step",
+            "max_stamps_per_day",
+            "validity_days",
+            "reward",
+            "locations",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        stamps = cleaned.get("stamps_needed")
+        if "stamps_needed" in cleaned and (stamps is None or stamps < 1):
+            self.add_error("stamps_needed", _("A card needs at least one stamp."))
+        earn_on = cleaned.get("earn_on")
+        if earn_on == PunchCardType.EarnOn.ITEM and not (
+            cleaned.get("category") or cleaned.get("sku")
+        ):
+            self.add_error(
+                "category", _("Enter the category or the SKU of the products that earn a stamp.")
+            )
+        if earn_on == PunchCardType.EarnOn.SPEND:
+            step = cleaned.get("spend_step")
+            if "spend_step" in cleaned and (step is None or step <= 0):
+                self.add_error(
+                    "spend_step", _("Enter the amount to spend for each stamp, e.g. 10.00.")
+                )
+        return cleaned
+
+
+class SetTierForm(forms.Form):
+    tier = forms.ModelChoiceField(
+        label=_("Tier"),
+        queryset=Tier.objects.order_by("rank"),
+        required=False,
+        empty_label=_("None (remove the staff-set tier)"),
+        help_text=_(
+            "The member keeps at least this tier until the date; qualifying for a higher "
+            "tier still upgrades them."
+        ),
+    )
+    until = forms.DateField(
+        label=_("Until"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=_("The last day the tier holds. Not needed when removing it."),
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=255,
+        help_text=_("Required. Stays in the member's tier history, with your name."),
+    )
+
+
+def vip_source_choices():
+    from members.models import VipMembership
+
+    return [
+        (VipMembership.Source.INVITATION, VipMembership.Source.INVITATION.label),
+        (VipMembership.Source.PAID, VipMembership.Source.PAID.label),
+    ]
+
+
+class GrantVipForm(forms.Form):
+    source = forms.ChoiceField(label=_("How"), choices=vip_source_choices, widget=forms.RadioSelect)
+    months = forms.IntegerField(
+        label=_("Months"),
+        required=False,
+        min_value=1,
+        help_text=_("Leave empty for the programme's VIP period."),
+    )
+    fee = forms.CharField(
+        label=_("Fee paid"),
+        max_length=20,
+        required=False,
+        help_text=_("Required for a paid membership, e.g. 49.00."),
+    )
+    note = forms.CharField(
+        label=_("Note"),
+        max_length=255,
+        required=False,
+        help_text=_("Required for an invitation: why the member is invited."),
+    )
+
+
+DEFAULT_STAMP_REASON = _("Stamped by staff")
+
+
+class StampCardForm(forms.Form):
+    card_type = forms.ModelChoiceField(
+        label=_("Card"), queryset=PunchCardType.objects.filter(is_active=True).order_by("name")
+    )
+    count = forms.IntegerField(
+        label=_("Stamps"), initial=1, min_value=1, max_value=MAX_MANUAL_STAMPS
+    )
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=255,
+        initial=DEFAULT_STAMP_REASON,
+        help_text=_("Required. Stays in the card's stamp log, with your name."),
+    )

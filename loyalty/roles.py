@@ -28,6 +28,10 @@ ROLES: dict[str, list[str]] = {
         "loyalty.add_visit",
         "loyalty.view_ledgerentry",
         "loyalty.view_pointslot",
+        # Tiers and punch cards: see a member's tier and cards, stamp a card by hand.
+        "loyalty.view_tier",
+        "loyalty.view_punchcard",
+        "loyalty.add_stamp",
         # Rewards at the till: redeem for a member, use vouchers, pay with points.
         "rewards.view_reward",
         "rewards.view_voucher",
