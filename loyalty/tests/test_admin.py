@@ -35,6 +35,16 @@ def program_data(program, **changes):
         "min_redemption_points": program.min_redemption_points,
         "max_purchase_amount": program.max_purchase_amount,
         "max_adjustment_points": program.max_adjustment_points,
+        "tier_metric": program.tier_metric,
+        "tier_window": program.tier_window,
+        "tier_window_months": program.tier_window_months,
+        "tier_grace_days": program.tier_grace_days,
+        "tier_downgrade": program.tier_downgrade,
+        "vip_auto_metric": program.vip_auto_metric,
+        "vip_auto_threshold": program.vip_auto_threshold,
+        "vip_window_months": program.vip_window_months,
+        "vip_period_months": program.vip_period_months,
+        "vip_earn_bonus_percent": program.vip_earn_bonus_percent,
     }
     data.update(changes)
     return data
