@@ -1013,3 +1013,103 @@ class Stamp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.count:+d}"
+
+
+class ApiKey(models.Model):
+    """A key an integrator (a till, a web shop, a partner) uses to call the REST API.
+
+    The secret is shown once when the key is created and stored only as a SHA-256 hash
+    (the secret is 256 random bits, so a fast hash is enough). A key is scoped to one
+    location or one partner and holds a set of permissions; revoking it takes effect at once.
+    """
+
+    class Permission(models.TextChoices):
+        READ_MEMBERS = "read_members", _("Read members")
+        ENROL = "enrol", _("Enrol and update members")
+        RECORD_PURCHASES = "record_purchases", _("Record purchases, refunds and visits")
+        REDEEM = "redeem", _("Redeem rewards and pay with points")
+        USE_VOUCHERS = "use_vouchers", _("Validate and use vouchers")
+        MANAGE_WEBHOOKS = "manage_webhooks", _("Manage webhooks")
+        READ_EVENTS = "read_events", _("Read the events feed")
+
+    name = models.CharField(_("name"), max_length=100, help_text=_("E.g. 'Till 2, Main Street'."))
+    prefix = models.CharField(_("key id"), max_length=12, unique=True, editable=False)
+    key_hash = models.CharField(_("key hash"), max_length=64, editable=False)
+    location = models.ForeignKey(
+        Location,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="api_keys",
+        verbose_name=_("location"),
+        help_text=_("Purchases, visits and vouchers through this key happen here."),
+    )
+    partner = models.ForeignKey(
+        "rewards.Partner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="api_keys",
+        verbose_name=_("partner"),
+        help_text=_("A partner's key sees and uses only that partner's vouchers."),
+    )
+    permissions = models.JSONField(_("permissions"), default=list, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(location__isnull=True) | Q(partner__isnull=True),
+                name="apikey_one_scope",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def has_permission(self, permission: str) -> bool:
+        return self.is_active and permission in (self.permissions or [])
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to an API write sent with an ``Idempotency-Key`` header.
+
+    A retry with the same key and the same request gets this response again; the same key
+    with a different request is refused (409). Kept for a day.
+    """
+
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.CASCADE, related_name="+", verbose_name=_("API key")
+    )
+    key = models.CharField(_("idempotency key"), max_length=100)
+    request_hash = models.CharField(_("request hash"), max_length=64)
+    status_code = models.PositiveSmallIntegerField(_("status"), null=True)
+    response = models.JSONField(_("response"), null=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("idempotent response")
+        verbose_name_plural = _("idempotent responses")
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,13 +1,18 @@
-"""URLs of the platform: admin, staff counter page (and later the API and the portal)."""
+"""URLs of the platform: admin, staff counter page, partner page, REST API and its docs."""
 
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("counter/", include("loyalty.counter_urls")),
     path("partner/", include("rewards.urls")),
+    path("api/v1/", include("loyalty.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("", RedirectView.as_view(pattern_name="counter:home", permanent=False)),
 ]

@@ -1,0 +1,3 @@
+"""REST API endpoints of this app (see docs/api.md)."""
+
+urlpatterns: list = []

@@ -1,0 +1,7 @@
+"""The REST API under /api/v1/: each app contributes its own ``api_urlpatterns``."""
+
+from loyalty.api import urlpatterns as loyalty_urls
+from members.api import urlpatterns as member_urls
+from rewards.api import urlpatterns as reward_urls
+
+urlpatterns = [*member_urls, *loyalty_urls, *reward_urls]

@@ -1,0 +1,290 @@
+"""REST API for members: enrol, identify, read (balances, tier, VIP, cards, vouchers), update,
+ledger history. Thin views: a small serializer validates input, one service or selector does
+the work, an output serializer shapes the answer.
+"""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loyalty.api_base import IdCursorPagination, idempotent
+from loyalty.models import ApiKey, LedgerEntry, Source
+from loyalty.selectors import member_expiring_soon, member_next_release
+from members import services
+from members.models import Member
+from members.selectors import member_identify
+
+P = ApiKey.Permission
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Bad input"),
+    401: OpenApiResponse(ErrorSerializer, description="No or invalid API key"),
+    403: OpenApiResponse(ErrorSerializer, description="The key lacks the permission"),
+    404: OpenApiResponse(ErrorSerializer, description="Not found"),
+    409: OpenApiResponse(ErrorSerializer, description="Conflict"),
+    422: OpenApiResponse(ErrorSerializer, description="Refused by a rule"),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests"),
+}
+
+
+def errors_for(*codes: int) -> dict:
+    return {c: ERRORS[c] for c in (401, 403, 429, *codes)}
+
+
+class MemberCardSerializer(serializers.Serializer):
+    card_type = serializers.IntegerField(source="card_type_id")
+    name = serializers.CharField(source="card_type.name")
+    stamps = serializers.IntegerField()
+    stamps_needed = serializers.IntegerField(source="card_type.stamps_needed")
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class MemberVoucherSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    reward = serializers.CharField(source="reward.name")
+    kind = serializers.CharField(source="reward.kind")
+    expires_at = serializers.DateTimeField(allow_null=True)
+    remaining_value = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    """A member as integrators see them (no internal tokens except the QR token for cards)."""
+
+    card_number = serializers.CharField(read_only=True)
+    expiring_soon = serializers.SerializerMethodField()
+    next_pending_release = serializers.SerializerMethodField()
+    tier = serializers.SerializerMethodField()
+    vip = serializers.SerializerMethodField()
+    benefits = serializers.SerializerMethodField()
+    punch_cards = serializers.SerializerMethodField()
+    vouchers = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Member
+        fields = [
+            "id",
+            "card_number",
+            "phone",
+            "email",
+            "first_name",
+            "last_name",
+            "birth_date",
+            "language",
+            "balance",
+            "pending",
+            "points_debt",
+            "next_pending_release",
+            "expiring_soon",
+            "tier",
+            "vip",
+            "benefits",
+            "punch_cards",
+            "vouchers",
+            "is_active",
+            "enrolled_at",
+        ]
+        read_only_fields = fields
+
+    def get_expiring_soon(self, obj) -> dict:
+        exp = member_expiring_soon(member=obj)
+        return {"points": exp.points, "first_expiry": exp.first_expiry}
+
+    def get_next_pending_release(self, obj) -> str | None:
+        return member_next_release(member=obj) if obj.pending else None
+
+    def get_tier(self, obj) -> dict | None:
+        from loyalty.tiers import tier_progress
+
+        progress = tier_progress(member=obj)
+        if progress.tier is None and progress.next_tier is None:
+            return None
+        return {
+            "name": progress.tier.name if progress.tier else None,
+            "rank": progress.tier.rank if progress.tier else 0,
+            "multiplier": str(progress.tier.multiplier) if progress.tier else "1",
+            "qualifying_value": str(progress.value),
+            "next_tier": progress.next_tier.name if progress.next_tier else None,
+            "needed_for_next": str(progress.needed_for_next),
+            "progress": progress.message,
+            "keep": progress.keep_message,
+            "kept_until": obj.tier_valid_until,
+        }
+
+    def get_vip(self, obj) -> dict:
+        return {"active": obj.is_vip(), "until": obj.vip_until}
+
+    def get_benefits(self, obj) -> list[str]:
+        from loyalty.tiers import member_benefits
+
+        return member_benefits(member=obj)
+
+    def get_punch_cards(self, obj) -> list[dict]:
+        from loyalty.punch_cards import member_punch_cards
+
+        return MemberCardSerializer(member_punch_cards(member=obj), many=True).data
+
+    def get_vouchers(self, obj) -> list[dict]:
+        from rewards.models import Voucher
+        from rewards.selectors import member_vouchers
+
+        active = [
+            v for v in member_vouchers(member=obj, status=Voucher.Status.ISSUED) if v.is_usable()
+        ]
+        return MemberVoucherSerializer(active, many=True).data
+
+
+class EnrolSerializer(serializers.Serializer):
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=30)
+    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    last_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    birth_date = serializers.DateField(required=False, allow_null=True)
+    language = serializers.CharField(required=False, allow_blank=True, max_length=10)
+
+
+class UpdateSerializer(EnrolSerializer):
+    pass
+
+
+class MemberListCreate(APIView):
+    required_permission = P.ENROL
+
+    @extend_schema(
+        operation_id="members_enrol",
+        summary="Enrol a member",
+        request=EnrolSerializer,
+        responses={201: MemberSerializer, **errors_for(400, 409)},
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
+        ],
+    )
+    def post(self, request):
+        data = _validated(EnrolSerializer, request.data)
+
+        def enrol():
+            member = services.member_enroll(
+                phone=data.get("phone") or None,
+                email=data.get("email") or None,
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+                birth_date=data.get("birth_date"),
+                language=data.get("language") or None,
+                location=request.auth.location,
+                via=Source.API,
+            )
+            return Response(MemberSerializer(member).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(enrol, request)
+
+
+class MemberIdentify(APIView):
+    required_permission = P.READ_MEMBERS
+
+    @extend_schema(
+        operation_id="members_identify",
+        summary="Find a member by phone, card number, email or QR token",
+        parameters=[OpenApiParameter("identifier", str, required=True)],
+        responses={200: MemberSerializer, **errors_for(400, 404)},
+    )
+    def get(self, request):
+        identifier = request.query_params.get("identifier", "")
+        return Response(MemberSerializer(member_identify(identifier=identifier)).data)
+
+
+class MemberDetail(APIView):
+    required_permission = {"GET": P.READ_MEMBERS, "PATCH": P.ENROL}
+
+    @extend_schema(
+        operation_id="members_retrieve",
+        summary="A member with balances, tier, VIP, cards and vouchers",
+        responses={200: MemberSerializer, **errors_for(404)},
+    )
+    def get(self, request, pk: int):
+        return Response(MemberSerializer(get_object_or_404(Member, pk=pk)).data)
+
+    @extend_schema(
+        operation_id="members_update",
+        summary="Update a member's profile",
+        request=UpdateSerializer,
+        responses={200: MemberSerializer, **errors_for(400, 404, 409)},
+    )
+    def patch(self, request, pk: int):
+        member = get_object_or_404(Member, pk=pk)
+        data = _validated(UpdateSerializer, request.data, partial=True)
+
+        def update():
+            changes = {k: (v or None) if k in {"phone", "email"} else v for k, v in data.items()}
+            services.member_update(member=member, **changes)
+            member.refresh_from_db()
+            return Response(MemberSerializer(member).data)
+
+        return idempotent(update, request)
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    kind_label = serializers.CharField(source="get_kind_display")
+
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "id",
+            "kind",
+            "kind_label",
+            "points",
+            "pending_points",
+            "debt_points",
+            "balance_after",
+            "reason",
+            "source_type",
+            "purchase",
+            "created_at",
+        ]
+
+
+class MemberLedger(generics.ListAPIView):
+    """The member's ledger, newest first, keyset-paginated (``?cursor=``)."""
+
+    required_permission = P.READ_MEMBERS
+    serializer_class = LedgerEntrySerializer
+    pagination_class = IdCursorPagination
+    filterset_fields = ["kind", "source_type"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return LedgerEntry.objects.none()
+        member = get_object_or_404(Member, pk=self.kwargs["pk"])
+        return LedgerEntry.objects.filter(member=member)
+
+    @extend_schema(
+        operation_id="members_ledger",
+        summary="Ledger history of a member",
+        responses={200: LedgerEntrySerializer(many=True), **errors_for(404)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+def _validated(serializer_class, data, **kwargs) -> dict:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+urlpatterns = [
+    path("members/", MemberListCreate.as_view(), name="api-members"),
+    path("members/identify/", MemberIdentify.as_view(), name="api-members-identify"),
+    path("members/<int:pk>/", MemberDetail.as_view(), name="api-member"),
+    path("members/<int:pk>/ledger/", MemberLedger.as_view(), name="api-member-ledger"),
+]
