@@ -5,6 +5,7 @@ import re
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
+from django.utils import translation
 
 from loyalty.models import Program
 from loyalty.roles import PARTNER_STAFF
@@ -34,7 +35,9 @@ def bakery_voucher(partner_group):
     user = StaffUserFactory(username="baker", role=PARTNER_STAFF)
     bakery.staff.add(user)
     member = MemberFactory(first_name="Anna", last_name="Virtanen")
-    bun = RewardFactory(name="Free bun", kind=Reward.Kind.PARTNER, partner=bakery)
+    # The reward's name is a translated field: give it in English, the browser's language.
+    with translation.override("en"):
+        bun = RewardFactory(name="Free bun", kind=Reward.Kind.PARTNER, partner=bakery)
     return user, issued_voucher(member, bun)
 
 
