@@ -439,6 +439,13 @@ class Refund(models.Model):
     )
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
     points_clawed_back = models.IntegerField(_("points taken back"))
+    points_forgiven = models.IntegerField(
+        _("points forgiven"),
+        default=0,
+        help_text=_(
+            "Part of the points taken back that had already expired, so nothing was taken."
+        ),
+    )
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("refunded at"), default=timezone.now)
     actor = models.ForeignKey(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db.models import Case, F, IntegerField, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -200,6 +200,10 @@ def clean_lines(
 ) -> list[engine.LineIn]:
     """Validate purchase lines; when given, their amounts must add up to the total."""
     cleaned: list[engine.LineIn] = []
+    if lines is None:
+        lines = ()
+    if isinstance(lines, (str, bytes, Mapping)) or not isinstance(lines, Iterable):
+        raise errors.InvalidInput(_("Send the purchase lines as a list."), field="lines")
     for raw in lines:
         data = raw.__dict__ if isinstance(raw, engine.LineIn) else raw
         if not isinstance(data, Mapping):
@@ -246,6 +250,8 @@ def clean_lines(
 def _clean_time(value: datetime | None, *, now: datetime) -> datetime:
     if value is None:
         return now
+    if not isinstance(value, datetime):
+        raise errors.InvalidInput(_("Give the time as a date and time."), field="occurred_at")
     if timezone.is_naive(value):
         raise errors.InvalidInput(_("Give the time with its time zone."))
     if value > now + timedelta(minutes=5):
@@ -293,6 +299,10 @@ def _sync(member: Member, locked: Member) -> None:
         "lifetime_points",
         "first_purchase_at",
         "last_activity_at",
+        # Tier and VIP status may change after a purchase or visit (tier_evaluate, vip_evaluate).
+        "tier_id",
+        "tier_valid_until",
+        "vip_until",
     ):
         setattr(member, name, getattr(locked, name))
 
@@ -1072,8 +1082,11 @@ def purchase_refund(
             raise errors.RefundTooLarge(refundable=money(refundable, current.currency))
         refunded_after = current.refunded_amount + value
         claw = _clawback_target(current, refunded_after) - current.points_clawed_back
+        forgiven = 0
         if claw > 0:
-            _clawback(locked, purchase=current, points=claw, at=at, actor=actor, amount=value)
+            forgiven = _clawback(
+                locked, purchase=current, points=claw, at=at, actor=actor, amount=value
+            )
         Purchase.objects.filter(pk=current.pk).update(
             refunded_amount=refunded_after,
             points_clawed_back=F("points_clawed_back") + max(claw, 0),
@@ -1087,6 +1100,7 @@ def purchase_refund(
             purchase=current,
             amount=value,
             points_clawed_back=max(claw, 0),
+            points_forgiven=forgiven,
             reason=reason,
             created_at=at,
             actor=_actor(actor),
@@ -1114,7 +1128,8 @@ def purchase_refund(
 
 def _clawback(
     locked: Member, *, purchase: Purchase, points: int, at: datetime, actor, amount: Decimal
-) -> None:
+) -> int:
+    """Take back ``points`` for a refund; return how many were forgiven because they expired."""
     own_lots = list(PointsLot.objects.filter(purchase=purchase, remaining__gt=0).order_by("pk"))
     from_pending = 0
     from_available = 0
@@ -1130,8 +1145,21 @@ def _clawback(
         else:
             from_pending += take
         left -= take
+    # Points of this purchase that already expired are gone: taking them again from other
+    # points would make the member lose them twice, so they are forgiven.
+    expired = (
+        LotAllocation.objects.filter(
+            lot__purchase=purchase, entry__kind=EntryKind.EXPIRE
+        ).aggregate(n=Sum("points"))["n"]
+        or 0
+    )
+    already_forgiven = purchase.refunds.aggregate(n=Sum("points_forgiven"))["n"] or 0
+    forgiven = min(left, max(expired - already_forgiven, 0))
+    left -= forgiven
     from_others = min(left, locked.balance - from_available)
     owed = left - from_others
+    if not (from_available or from_pending or from_others or owed):
+        return forgiven
     entry = LedgerEntry.objects.create(
         member_id=locked.pk,
         kind=EntryKind.REFUND,
@@ -1165,6 +1193,7 @@ def _clawback(
         points_debt=owed,
         lifetime_points=-min(points, locked.lifetime_points),
     )
+    return forgiven
 
 
 def visit_record(
