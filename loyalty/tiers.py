@@ -401,6 +401,9 @@ def tier_set_manual(
         }
         if tier is not None and _rank(tier) != _rank(_tier_or_none(locked)):
             fields["tier_id"] = tier.pk
+            # The kept-until date belonged to the qualified tier; the staff-set tier is held
+            # by the floor alone, so it must not outlive the floor's date.
+            fields["tier_valid_until"] = None
         MemberModel.objects.filter(pk=locked.pk).update(**fields)
         for k, v in fields.items():
             setattr(locked, k, v)
@@ -494,7 +497,9 @@ def tier_progress(*, member: Member, as_of: datetime | None = None) -> TierProgr
         }
     keep_message = ""
     if current is not None and keep > 0:
-        keep_by = member.tier_valid_until
+        # In a calendar year the window's end is the deadline; the grace after it does not
+        # help, since purchases then count towards the next year.
+        keep_by = ends if ends is not None else member.tier_valid_until
         keep_message = _("Keep %(tier)s: %(amount)s more by %(date)s") % {
             "tier": current.name,
             "amount": _amount_text(program, keep),
