@@ -629,7 +629,7 @@ def test_progress_in_a_calendar_year_gives_the_date(program, member, location, t
     progress = tier_progress(member=member)
 
     year_end = timezone.localtime().replace(month=12, day=31)
-    assert progress.message == "€300.00 more to Gold by %s" % date_format(year_end, "DATE_FORMAT")
+    assert progress.message == f"€300.00 more to Gold by {date_format(year_end, 'DATE_FORMAT')}"
 
 
 def test_progress_tells_how_to_keep_the_tier_by_the_end_of_the_year(
@@ -648,9 +648,8 @@ def test_progress_tells_how_to_keep_the_tier_by_the_end_of_the_year(
     year_end = timezone.localtime().replace(month=12, day=31)
     assert progress.keep_needed == Decimal("800.00")
     # The qualifying window is this calendar year: its end is the deadline, not the grace.
-    assert progress.keep_message == "Keep Gold: €800.00 more by %s" % date_format(
-        year_end, "DATE_FORMAT"
-    )
+    deadline = date_format(year_end, "DATE_FORMAT")
+    assert progress.keep_message == f"Keep Gold: €800.00 more by {deadline}"
 
 
 def test_progress_in_points_and_visits(program, member, location):
