@@ -124,6 +124,24 @@ class Member(models.Model):
         editable=False,
         help_text=_("End of the current VIP period."),
     )
+    marketing_email = models.BooleanField(_("marketing by email"), default=False, editable=False)
+    marketing_sms = models.BooleanField(_("marketing by SMS"), default=False, editable=False)
+    message_frequency = models.CharField(
+        _("how often"),
+        max_length=10,
+        choices=[
+            ("any", _("Any time")),
+            ("weekly", _("At most weekly")),
+            ("monthly", _("At most monthly")),
+            ("never", _("Never")),
+        ],
+        default="any",
+        help_text=_("How often the member accepts marketing messages."),
+    )
+    favourite_categories = models.JSONField(_("favourite categories"), default=list, blank=True)
+    terms_accepted_at = models.DateTimeField(
+        _("terms accepted"), null=True, blank=True, editable=False
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -218,3 +236,42 @@ class VipMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member} {self.starts_at:%Y-%m-%d}–{self.ends_at:%Y-%m-%d}"
+
+
+class ConsentRecord(models.Model):
+    """A member's consent given or withdrawn: which channel, when, and where it was given.
+
+    Append-only: the latest record per channel is the member's current choice (also cached
+    on the member as ``marketing_email`` / ``marketing_sms``).
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Marketing by email")
+        SMS = "sms", _("Marketing by SMS")
+        TERMS = "terms", _("Terms of the programme")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="consents", verbose_name=_("member")
+    )
+    channel = models.CharField(_("consent"), max_length=10, choices=Channel.choices)
+    granted = models.BooleanField(_("given"))
+    source = models.CharField(_("where"), max_length=10, choices=Source.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
+        indexes = [
+            models.Index(fields=["member", "channel", "-created_at"], name="consent_member_latest")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()}: {self.granted}"

@@ -20,7 +20,7 @@ from members.identifiers import (
     phone_normalize,
     qr_token_generate,
 )
-from members.models import Member
+from members.models import ConsentRecord, Member
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -244,4 +244,98 @@ def member_rotate_qr_token(*, member: Member, actor: AbstractBaseUser | None = N
         member.qr_token = qr_token_generate()
         member.save(update_fields=["qr_token"])
         event_record(type="member.qr_rotated", member=member, actor=actor)
+    return member
+
+
+def member_consent_set(
+    *,
+    member: Member,
+    channel: str,
+    granted: bool,
+    source: str,
+    actor: AbstractBaseUser | None = None,
+    at: datetime | None = None,
+) -> ConsentRecord:
+    """Record a consent given or withdrawn, with its time and where it was given."""
+    if channel not in ConsentRecord.Channel.values:
+        raise errors.InvalidInput(_("Unknown consent."), field="channel")
+    if not isinstance(granted, bool):
+        raise errors.InvalidInput(_("Consent is yes or no."), field="granted")
+    if source not in Source.values:
+        raise errors.InvalidInput(_("Unknown source."), field="source")
+    at = at or timezone.now()
+    actor = actor if actor is not None and actor.is_authenticated else None
+    with transaction.atomic():
+        locked = Member.objects.select_for_update().get(pk=member.pk)
+        record = ConsentRecord.objects.create(
+            member=locked,
+            channel=channel,
+            granted=granted,
+            source=source,
+            actor=actor,
+            created_at=at,
+        )
+        cached = {
+            ConsentRecord.Channel.EMAIL: "marketing_email",
+            ConsentRecord.Channel.SMS: "marketing_sms",
+        }.get(channel)
+        if cached:
+            Member.objects.filter(pk=locked.pk).update(**{cached: granted})
+            setattr(member, cached, granted)
+        elif channel == ConsentRecord.Channel.TERMS:
+            value = at if granted else None
+            Member.objects.filter(pk=locked.pk).update(terms_accepted_at=value)
+            member.terms_accepted_at = value
+        event_record(
+            type="member.consent_changed",
+            member=locked,
+            actor=actor,
+            payload={"channel": channel, "granted": granted, "source": source},
+            at=at,
+        )
+    return record
+
+
+FREQUENCIES = ("any", "weekly", "monthly", "never")
+
+
+def member_preferences_update(
+    *,
+    member: Member,
+    message_frequency: str | None = None,
+    favourite_categories: list[str] | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> Member:
+    """Change how often the member hears from the programme and their favourite categories."""
+    fields: dict[str, Any] = {}
+    if message_frequency is not None:
+        if message_frequency not in FREQUENCIES:
+            raise errors.InvalidInput(
+                _("Choose how often: any, weekly, monthly or never."), field="message_frequency"
+            )
+        fields["message_frequency"] = message_frequency
+    if favourite_categories is not None:
+        if not isinstance(favourite_categories, list | tuple) or not all(
+            isinstance(c, str) and 0 < len(c.strip()) <= 64 for c in favourite_categories
+        ):
+            raise errors.InvalidInput(
+                _("Give the categories as a list of names."), field="favourite_categories"
+            )
+        if len(favourite_categories) > 20:
+            raise errors.InvalidInput(
+                _("At most 20 favourite categories."), field="favourite_categories"
+            )
+        fields["favourite_categories"] = sorted({c.strip() for c in favourite_categories})
+    if not fields:
+        return member
+    with transaction.atomic():
+        Member.objects.filter(pk=member.pk).update(**fields)
+        for k, v in fields.items():
+            setattr(member, k, v)
+        event_record(
+            type="member.updated",
+            member=member,
+            actor=actor if actor is not None and actor.is_authenticated else None,
+            payload={"changed": {k: [None, v] for k, v in fields.items()}},
+        )
     return member
