@@ -2,6 +2,7 @@
 
 import pytest
 from django.conf import settings
+from django.utils import translation
 
 from loyalty.celery import app as celery_app
 from loyalty.models import Program
@@ -16,6 +17,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords and not ON_POSTGRES:
             item.add_marker(skip_pg)
+
+
+@pytest.fixture(autouse=True)
+def _english_by_default():
+    # LocaleMiddleware leaves the last request's language active in the test thread.
+    translation.activate("en")
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
