@@ -171,7 +171,9 @@ def vip_memberships_end_due(
                     pass  # a later period already follows this one
                 elif (
                     membership.source == VipMembership.Source.THRESHOLD
+                    and m.is_active  # a closed membership is not renewed (vip_grant refuses it)
                     and program.vip_auto_metric != VipMetric.OFF
+                    and program.vip_auto_threshold > 0  # 0 is off, as in vip_evaluate
                     and vip_metric(member=m, program=program, as_of=as_of)
                     >= program.vip_auto_threshold
                 ):
