@@ -485,11 +485,19 @@ class VoucherUse(models.Model):
         verbose_name=_("by"),
     )
     used_at = models.DateTimeField(_("time"), default=timezone.now)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100, null=True, blank=True)
 
     class Meta:
         verbose_name = _("voucher use")
         verbose_name_plural = _("voucher uses")
         indexes = [models.Index(fields=["partner", "used_at"], name="voucheruse_partner_time")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["voucher", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="voucheruse_unique_idempotency_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.voucher} {self.amount}"

@@ -323,20 +323,32 @@ def voucher_use(
     amount: Any = None,
     actor: AbstractBaseUser | None = None,
     at: datetime | None = None,
+    idempotency_key: str | None = None,
 ) -> Voucher:
     """Use a voucher at a location or by a partner; store credit may be drawn down in parts.
 
     The voucher row is locked first, so two tills using one voucher at once: one succeeds,
-    the other is told it is already used. A partner can use only its own vouchers.
+    the other is told it is already used. A partner can use only its own vouchers. With an
+    ``idempotency_key``, a repeated call (a double submit of a store-credit draw-down) takes
+    nothing more and returns the voucher as it is.
     """
+    key = _clean_key(idempotency_key)
     at = at or timezone.now()
     found = voucher_find(code=code)
     with transaction.atomic():
+        # The member row first, as everywhere: the voucher.used event references the member,
+        # and a cancel holding the member's lock while waiting for this voucher would deadlock.
+        member_lock(found.member)
         voucher = (
             Voucher.objects.select_for_update(of=("self",))
             .select_related("reward", "reward__partner")
             .get(pk=found.pk)
         )
+        if (
+            key is not None
+            and VoucherUse.objects.filter(voucher=voucher, idempotency_key=key).exists()
+        ):
+            return voucher
         voucher_check_usable(voucher, location=location, partner=partner, as_of=at)
         if voucher.remaining_value is not None:
             value = voucher.remaining_value if amount in (None, "") else clean_amount(amount)
@@ -373,6 +385,7 @@ def voucher_use(
             partner=partner or (location.partner if location and location.partner_id else None),
             used_by=_actor(actor),
             used_at=at,
+            idempotency_key=key,
         )
         event_record(
             type="voucher.used",
