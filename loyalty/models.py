@@ -148,6 +148,19 @@ class Program(models.Model):
         default=100000,
         help_text=_("Staff adjustments above this many points are refused."),
     )
+    logo = models.ImageField(_("logo"), upload_to="programme/", blank=True)
+    primary_colour = models.CharField(
+        _("main colour"),
+        max_length=7,
+        default="#0b5cad",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #c0a040."))],
+        help_text=_("Used on the member portal and the kiosk. Keep it dark enough for white text."),
+    )
+    kiosk_cooldown_minutes = models.PositiveSmallIntegerField(
+        _("kiosk cooldown (minutes)"),
+        default=60,
+        help_text=_("A phone number checked in at a kiosk cannot check in again for this long."),
+    )
     tier_metric = models.CharField(
         _("tiers qualify on"),
         max_length=10,
@@ -239,6 +252,12 @@ class Location(models.Model):
             "Set for a partner's shop: points earned here are funded by that partner. "
             "Empty for the programme's own locations."
         ),
+    )
+    kiosk_token = models.CharField(
+        _("kiosk token"),
+        max_length=64,
+        blank=True,
+        help_text=_("Secret that opens this location's kiosk page; empty: no kiosk."),
     )
     staff = models.ManyToManyField(
         settings.AUTH_USER_MODEL,

@@ -14,5 +14,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("accounts/", include("allauth.urls")),
+    path("account/", include("members.account_urls")),
+    path("kiosk/", include("members.kiosk_urls")),
+    path("", include("members.urls")),
     path("", RedirectView.as_view(pattern_name="counter:home", permanent=False)),
 ]

@@ -142,6 +142,15 @@ class Member(models.Model):
     terms_accepted_at = models.DateTimeField(
         _("terms accepted"), null=True, blank=True, editable=False
     )
+    erased_at = models.DateTimeField(
+        _("personal data erased"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "The member asked to be forgotten: personal fields are gone, the ledger's numbers stay."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -158,7 +167,9 @@ class Member(models.Model):
                 condition=Q(points_debt__gte=0), name="member_debt_not_negative"
             ),
             models.CheckConstraint(
-                condition=Q(phone__isnull=False) | Q(email__isnull=False),
+                condition=Q(phone__isnull=False)
+                | Q(email__isnull=False)
+                | Q(erased_at__isnull=False),
                 name="member_has_contact",
             ),
         ]
@@ -275,3 +286,33 @@ class ConsentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()}: {self.granted}"
+
+
+class ClaimCode(models.Model):
+    """A one-time code sent to a member enrolled at the counter, to link a portal login.
+
+    Only a hash of the code is stored; a code is valid for a short time and a few attempts.
+    """
+
+    member = models.ForeignKey(
+        Member, on_delete=models.CASCADE, related_name="claim_codes", verbose_name=_("member")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("portal account"),
+    )
+    code_hash = models.CharField(_("code hash"), max_length=64)
+    channel = models.CharField(_("sent by"), max_length=10)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    expires_at = models.DateTimeField(_("expires"))
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("claim code")
+        verbose_name_plural = _("claim codes")
+
+    def __str__(self) -> str:
+        return f"{self.member} ({self.channel})"

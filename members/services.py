@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -339,3 +340,155 @@ def member_preferences_update(
             payload={"changed": {k: [None, v] for k, v in fields.items()}},
         )
     return member
+
+
+def member_erase(
+    *, member: Member, actor: AbstractBaseUser | None = None, at: datetime | None = None
+) -> Member:
+    """Forget a member's personal data (GDPR erasure); keep the ledger's numbers anonymous.
+
+    Name, phone, email, birth date, favourite categories and identifiers are removed, the
+    portal login is deleted, the membership is closed. Ledger entries, lots, purchases and
+    vouchers stay (they are the business's accounts) but point to an anonymous member.
+    """
+    at = at or timezone.now()
+    with transaction.atomic():
+        locked = Member.objects.select_for_update().get(pk=member.pk)
+        if locked.erased_at is not None:
+            return locked
+        user = locked.user
+        Member.objects.filter(pk=locked.pk).update(
+            phone=None,
+            email=None,
+            first_name="",
+            last_name="",
+            birth_date=None,
+            favourite_categories=[],
+            marketing_email=False,
+            marketing_sms=False,
+            qr_token=qr_token_generate(),
+            card_number=card_number_generate(),
+            user=None,
+            is_active=False,
+            erased_at=at,
+        )
+        if user is not None and not user.is_staff:
+            user.delete()
+        event_record(type="member.erased", member=locked, actor=actor, payload={}, at=at)
+        locked.refresh_from_db()
+    return locked
+
+
+def member_export(*, member: Member) -> dict[str, Any]:
+    """Return everything the programme holds about a member, for "download my data"."""
+    from loyalty.models import LedgerEntry, Purchase, Visit
+    from rewards.models import Voucher
+
+    def iso(value):
+        return value.isoformat() if value else None
+
+    return {
+        "profile": {
+            "card_number": member.card_number,
+            "phone": member.phone,
+            "email": member.email,
+            "first_name": member.first_name,
+            "last_name": member.last_name,
+            "birth_date": iso(member.birth_date),
+            "language": member.language,
+            "enrolled_at": iso(member.enrolled_at),
+            "favourite_categories": member.favourite_categories,
+            "message_frequency": member.message_frequency,
+        },
+        "balances": {
+            "balance": member.balance,
+            "pending": member.pending,
+            "owed": member.points_debt,
+        },
+        "consents": [
+            {
+                "channel": c.channel,
+                "granted": c.granted,
+                "source": c.source,
+                "at": iso(c.created_at),
+            }
+            for c in member.consents.order_by("created_at")
+        ],
+        "ledger": [
+            {
+                "at": iso(e.created_at),
+                "kind": e.kind,
+                "points": e.points,
+                "pending": e.pending_points,
+                "reason": e.reason,
+            }
+            for e in LedgerEntry.objects.filter(member=member).order_by("id").iterator()
+        ],
+        "purchases": [
+            {
+                "at": iso(p.occurred_at),
+                "location": p.location.name,
+                "total": str(p.total),
+                "points": p.points_awarded,
+            }
+            for p in Purchase.objects.filter(member=member)
+            .select_related("location")
+            .order_by("id")
+            .iterator()
+        ],
+        "visits": [
+            {"at": iso(v.occurred_at), "location": v.location.name}
+            for v in Visit.objects.filter(member=member)
+            .select_related("location")
+            .order_by("id")
+            .iterator()
+        ],
+        "vouchers": [
+            {
+                "code": v.code,
+                "reward": v.reward.name,
+                "status": v.status,
+                "issued_at": iso(v.issued_at),
+            }
+            for v in Voucher.objects.filter(member=member)
+            .select_related("reward")
+            .order_by("id")
+            .iterator()
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class KioskCheckIn:
+    """What a kiosk check-in did: the member, the visit (None when cooling down)."""
+
+    member: Member
+    visit: Any
+    cooling_down: bool
+
+
+def kiosk_check_in(*, location: Location, phone: str, at: datetime | None = None) -> KioskCheckIn:
+    """Check in the member with this phone at a kiosk; refuse repeats within the cooldown.
+
+    Raises ``MemberNotFound`` for an unknown number (the kiosk then offers to enrol).
+    """
+    from datetime import timedelta
+
+    from loyalty.models import Visit
+    from loyalty.services import visit_record
+
+    at = at or timezone.now()
+    program = program_get()
+    normalized = phone_normalize(phone, region=program.default_country)
+    member = Member.objects.filter(phone=normalized, erased_at__isnull=True).first()
+    if member is None:
+        raise errors.MemberNotFound()
+    since = at - timedelta(minutes=program.kiosk_cooldown_minutes)
+    recent = Visit.objects.filter(
+        member=member, source=Source.KIOSK, occurred_at__gte=since
+    ).exists()
+    if recent:
+        return KioskCheckIn(member=member, visit=None, cooling_down=True)
+    visit = visit_record(member=member, location=location, source=Source.KIOSK, at=at)
+    member.refresh_from_db()
+    return KioskCheckIn(member=member, visit=visit, cooling_down=False)

@@ -1,0 +1,5 @@
+"""Member portal pages (dashboard, card, catalogue, vouchers, history)."""
+
+app_name = "portal"
+
+urlpatterns: list = []
