@@ -699,3 +699,6 @@ class StampAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     fields = ("card", "count", "source", "purchase", "visit", "reason", "actor", "created_at")
     readonly_fields = fields
+
+
+from loyalty import admin_api  # noqa: E402, F401  (API keys: loyalty/admin_api.py)
