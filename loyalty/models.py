@@ -1139,3 +1139,109 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class WebhookSubscription(models.Model):
+    """An integrator's URL that receives the programme's events as signed HTTP POSTs.
+
+    Events leave through the outbox: after commit each matching subscription gets a
+    ``WebhookDelivery`` that is sent, and retried for a day, by Celery (see docs/webhooks.md).
+    A subscription created through the API belongs to that API key, which alone sees it.
+    """
+
+    name = models.CharField(_("name"), max_length=100, help_text=_("E.g. 'Web shop'."))
+    url = models.URLField(
+        _("URL"),
+        max_length=500,
+        help_text=_("http(s) address that receives the events as JSON POST requests."),
+    )
+    secret = models.CharField(
+        _("signing secret"),
+        max_length=100,
+        editable=False,
+        help_text=_("The receiver checks the X-Loyalty-Signature header with this secret."),
+    )
+    event_types = models.JSONField(
+        _("event types"),
+        default=list,
+        blank=True,
+        help_text=_("Only these events are sent; none chosen means every event."),
+    )
+    is_active = models.BooleanField(
+        _("active"), default=True, help_text=_("Paused subscriptions receive nothing.")
+    )
+    api_key = models.ForeignKey(
+        ApiKey,
+        # The subscription is the key holder's own: it goes when the key goes.
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="webhook_subscriptions",
+        verbose_name=_("API key"),
+        help_text=_("The API key that created it; empty for subscriptions made in the admin."),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("webhook subscription")
+        verbose_name_plural = _("webhook subscriptions")
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One event sent to one subscription: its state, attempts and last answer.
+
+    Pending deliveries are retried with exponential backoff until a day after the first
+    attempt, then abandoned; the admin can replay any delivery.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        ABANDONED = "abandoned", _("Abandoned")
+
+    subscription = models.ForeignKey(
+        WebhookSubscription,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("subscription"),
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="+", verbose_name=_("event")
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    first_attempt_at = models.DateTimeField(_("first attempt"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(
+        _("last HTTP status"), null=True, blank=True
+    )
+    last_error = models.TextField(_("last error"), blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "event"], name="webhookdelivery_once_per_event"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhookdelivery_due",
+            ),
+            models.Index(fields=["subscription", "-id"], name="webhookdelivery_log"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event.type} → {self.subscription}"
