@@ -1,7 +1,8 @@
 """Admin for members: a thin client of the member and ledger services.
 
-Enrolment and profile changes go through ``members.services``; points, purchases and visits
-through ``loyalty.services``, each from its own small view with a form. The list stays fast
+Enrolment and profile changes go through ``members.services``; points, purchases, visits,
+tiers and stamps through ``loyalty.services`` and VIP status through ``members.vip``, each
+from its own small view with a form. The list stays fast
 at a million members: estimated counts, searches that hit an index, no joins per row.
 """
 
@@ -9,22 +10,37 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.translation import gettext
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from loyalty import errors
-from loyalty.admin_forms import AdjustPointsForm, ConfirmForm, RecordPurchaseForm, RecordVisitForm
+from loyalty.admin import ReadOnlyAdminMixin
+from loyalty.admin_forms import (
+    DEFAULT_STAMP_REASON,
+    AdjustPointsForm,
+    ConfirmForm,
+    GrantVipForm,
+    RecordPurchaseForm,
+    RecordVisitForm,
+    SetTierForm,
+    StampCardForm,
+)
 from loyalty.admin_utils import (
     EstimatedCountPaginator,
     loyalty_errors_as_messages,
     service_error_to_form,
 )
 from loyalty.formatting import money
-from loyalty.models import Source
+from loyalty.models import Benefit, PunchCardType, Source, TierChange
+from loyalty.punch_cards import member_punch_cards
 from loyalty.selectors import (
     locations_for_staff,
     member_expiring_soon,
@@ -33,14 +49,26 @@ from loyalty.selectors import (
     member_recent_purchases,
     member_timeline,
 )
-from loyalty.services import points_adjust, purchase_record, visit_record
+from loyalty.services import (
+    points_adjust,
+    punch_card_stamp,
+    purchase_record,
+    tier_set_manual,
+    visit_record,
+)
+from loyalty.tiers import member_benefits, tier_progress
 from members.forms import MEMBER_PROFILE_FIELDS, MemberAdminForm
-from members.models import Member
+from members.models import Member, VipMembership
 from members.selectors import members_matching
 from members.services import member_enroll, member_rotate_qr_token, member_update
+from members.vip import vip_grant
 
 TIMELINE_LENGTH = 20
 RECENT_PURCHASES = 10
+TIER_HISTORY = 10
+VIP_HISTORY = 10
+FILLED_STAMP = "\u25cf"  # ●
+EMPTY_STAMP = "\u25cb"  # ○
 
 
 @admin.register(Member)
@@ -219,7 +247,70 @@ class MemberAdmin(admin.ModelAdmin):
             "can_record_purchase": user.has_perm("loyalty.add_purchase"),
             "can_record_visit": user.has_perm("loyalty.add_visit"),
             "can_rotate_qr": user.has_perm("members.change_member"),
+            **self._status_context(request, member),
         }
+
+    def _status_context(self, request: HttpRequest, member: Member) -> dict:
+        """Return the tier, VIP status, benefits and punch cards shown on the member page.
+
+        Each part is one or two queries whatever the length of the member's history.
+        """
+        user = request.user
+        now = timezone.now()
+        codes = member_benefits(member=member, as_of=now)
+        named = {b.code: b for b in Benefit.objects.filter(code__in=codes)}
+        return {
+            "progress": tier_progress(member=member, as_of=now),
+            "tier_floor": member.tier_floor if member.tier_floor_id else None,
+            "tier_changes": list(
+                TierChange.objects.filter(member=member)
+                .select_related("from_tier", "to_tier", "actor")
+                .order_by("-created_at", "-pk")[:TIER_HISTORY]
+            ),
+            "tier_changes_url": reverse("admin:loyalty_tierchange_changelist")
+            + f"?member__id__exact={member.pk}",
+            "is_vip": member.is_vip(at=now),
+            "vip_memberships": list(
+                VipMembership.objects.filter(member=member)
+                .select_related("granted_by")
+                .order_by("-starts_at", "-pk")[:VIP_HISTORY]
+            ),
+            "benefits": [(code, named.get(code)) for code in codes],
+            "punch_cards": self._punch_cards(member),
+            "stamp_reason": DEFAULT_STAMP_REASON,
+            "can_set_tier": user.has_perm("members.change_member"),
+            "can_grant_vip": user.has_perm("members.change_member"),
+            "can_stamp": user.has_perm("loyalty.add_stamp") and member.is_active,
+        }
+
+    @staticmethod
+    def _punch_cards(member: Member) -> list[dict]:
+        """Return one row per active card type: the member's collecting card drawn as stamps.
+
+        A card type the member has no card of yet shows as an empty card, so the first stamp
+        is one tap too.
+        """
+        held = {card.card_type_id: card for card in member_punch_cards(member=member)}
+        rows = []
+        for card_type in PunchCardType.objects.filter(is_active=True).order_by("name"):
+            card = held.get(card_type.pk)
+            stamps = card.stamps if card else 0
+            needed = card_type.stamps_needed
+            rows.append(
+                {
+                    "card_type": card_type,
+                    "card": card,
+                    "filled": FILLED_STAMP * stamps,
+                    "empty": EMPTY_STAMP * max(needed - stamps, 0),
+                    "label": ngettext(
+                        "%(stamps)s of %(needed)s stamp",
+                        "%(stamps)s of %(needed)s stamps",
+                        needed,
+                    )
+                    % {"stamps": stamps, "needed": needed},
+                }
+            )
+        return rows
 
     # ----------------------------------------------------------------------------------------
     # Custom views: one form, one service each
@@ -249,6 +340,21 @@ class MemberAdmin(admin.ModelAdmin):
                 "<path:object_id>/rotate-qr/",
                 view(self.rotate_qr_view),
                 name="members_member_rotate_qr",
+            ),
+            path(
+                "<path:object_id>/set-tier/",
+                view(self.set_tier_view),
+                name="members_member_set_tier",
+            ),
+            path(
+                "<path:object_id>/grant-vip/",
+                view(self.grant_vip_view),
+                name="members_member_grant_vip",
+            ),
+            path(
+                "<path:object_id>/stamp-card/",
+                view(self.stamp_card_view),
+                name="members_member_stamp_card",
             ),
         ]
         return custom + super().get_urls()
@@ -417,3 +523,182 @@ class MemberAdmin(admin.ModelAdmin):
                 "working at once."
             ),
         )
+
+    def set_tier_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        # A tier set by hand changes what a member earns: managers only.
+        member = self._member_for(request, object_id, "members.change_member")
+        form = SetTierForm(
+            request.POST if request.method == "POST" else None,
+            initial={"tier": member.tier_floor_id, "until": member.tier_floor_until},
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                # Removing a floor re-evaluates the tier after the change: keep both or neither.
+                with transaction.atomic():
+                    tier_set_manual(
+                        member=member,
+                        tier=form.cleaned_data["tier"],
+                        until=form.cleaned_data["until"],
+                        reason=form.cleaned_data["reason"],
+                        actor=request.user,
+                    )
+            except errors.LoyaltyError as error:
+                service_error_to_form(form, error, default_field="tier")
+            else:
+                tier = form.cleaned_data["tier"]
+                if tier is None:
+                    text = gettext("The staff-set tier was removed.")
+                else:
+                    text = gettext("%(tier)s set until %(date)s.") % {
+                        "tier": tier.name,
+                        "date": date_format(form.cleaned_data["until"], "DATE_FORMAT"),
+                    }
+                messages.success(request, text)
+                return HttpResponseRedirect(self._change_url(member))
+        return self._render_form(
+            request,
+            member,
+            form,
+            title=gettext("Set the tier of %(member)s") % {"member": member.display_name},
+            submit_label=gettext("Set tier"),
+            intro=gettext("Current tier: %(tier)s.")
+            % {"tier": member.tier.name if member.tier_id else gettext("none")},
+        )
+
+    def grant_vip_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        # Invitations and paid memberships are recorded by managers.
+        member = self._member_for(request, object_id, "members.change_member")
+        form = GrantVipForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                membership = vip_grant(
+                    member=member,
+                    source=data["source"],
+                    months=data["months"],
+                    fee=data["fee"] or None,
+                    note=data["note"],
+                    actor=request.user,
+                )
+            except errors.LoyaltyError as error:
+                service_error_to_form(form, error, default_field="source")
+            else:
+                messages.success(
+                    request,
+                    gettext("VIP status from %(start)s until %(end)s.")
+                    % {
+                        "start": date_format(
+                            timezone.localtime(membership.starts_at), "DATE_FORMAT"
+                        ),
+                        "end": date_format(timezone.localtime(membership.ends_at), "DATE_FORMAT"),
+                    },
+                )
+                return HttpResponseRedirect(self._change_url(member))
+        if member.is_vip():
+            intro = gettext("VIP until %(date)s; a new period starts when this one ends.") % {
+                "date": date_format(timezone.localtime(member.vip_until), "DATE_FORMAT")
+            }
+        else:
+            intro = gettext("The member is not VIP now.")
+        return self._render_form(
+            request,
+            member,
+            form,
+            title=gettext("Grant VIP status to %(member)s") % {"member": member.display_name},
+            submit_label=gettext("Grant VIP"),
+            intro=intro,
+        )
+
+    def stamp_card_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        member = self._member_for(request, object_id, "loyalty.add_stamp")
+        form = StampCardForm(
+            request.POST if request.method == "POST" else None,
+            initial={"card_type": request.GET.get("card_type")},
+        )
+        if request.method == "POST" and form.is_valid():
+            card_type = form.cleaned_data["card_type"]
+            try:
+                result = punch_card_stamp(
+                    member=member,
+                    card_type=card_type,
+                    count=form.cleaned_data["count"],
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                )
+            except errors.LoyaltyError as error:
+                service_error_to_form(form, error, default_field="card_type")
+            else:
+                messages.success(
+                    request,
+                    ngettext(
+                        "%(card)s: %(given)s stamp added; now %(stamps)s of %(needed)s.",
+                        "%(card)s: %(given)s stamps added; now %(stamps)s of %(needed)s.",
+                        result.given,
+                    )
+                    % {
+                        "card": card_type.name,
+                        "given": result.given,
+                        "stamps": result.card.stamps if result.card else 0,
+                        "needed": card_type.stamps_needed,
+                    },
+                )
+                for voucher in result.vouchers:
+                    messages.success(
+                        request,
+                        format_html(
+                            '{} <a href="{}">{}</a>',
+                            gettext("The card is full: voucher issued."),
+                            reverse("admin:rewards_voucher_change", args=[voucher.pk]),
+                            voucher.formatted_code,
+                        ),
+                    )
+                return HttpResponseRedirect(self._change_url(member))
+        return self._render_form(
+            request,
+            member,
+            form,
+            title=gettext("Stamp a card of %(member)s") % {"member": member.display_name},
+            submit_label=gettext("Stamp"),
+        )
+
+
+@admin.register(VipMembership)
+class VipMembershipAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "member_link",
+        "source",
+        "starts_at",
+        "ends_at",
+        "fee",
+        "note",
+        "granted_by",
+        "created_at",
+    )
+    list_select_related = ("member", "granted_by")
+    list_filter = ("source",)
+    raw_id_fields = ("member", "granted_by")
+    ordering = ("-pk",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    fields = (
+        "member_link",
+        "source",
+        "starts_at",
+        "ends_at",
+        "fee",
+        "note",
+        "granted_by",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("member"))
+    def member_link(self, obj: VipMembership) -> str:
+        return format_html(
+            '<a href="{}">{}</a>', self._member_url(obj.member_id), obj.member.display_name
+        )
+
+    @staticmethod
+    def _member_url(member_id: int) -> str:
+        return reverse("admin:members_member_change", args=[member_id])
