@@ -86,7 +86,10 @@ def _stamped_today(member_id: int, card_type: PunchCardType, at: datetime) -> in
             created_at__gte=start,
             created_at__lte=at,
             count__gt=0,
-        ).aggregate(n=Sum("count"))["n"]
+        )
+        # Stamps moved back by a refund that reopened a card were earned on other days.
+        .exclude(source=Stamp.Source.REFUND)
+        .aggregate(n=Sum("count"))["n"]
         or 0
     )
 
