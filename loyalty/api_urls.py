@@ -1,7 +1,8 @@
 """The REST API under /api/v1/: each app contributes its own ``api_urlpatterns``."""
 
 from loyalty.api import urlpatterns as loyalty_urls
+from loyalty.api_webhooks import urlpatterns as webhook_urls
 from members.api import urlpatterns as member_urls
 from rewards.api import urlpatterns as reward_urls
 
-urlpatterns = [*member_urls, *loyalty_urls, *reward_urls]
+urlpatterns = [*member_urls, *loyalty_urls, *reward_urls, *webhook_urls]

@@ -41,4 +41,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         hour="*",
         description="Catch up on outbox events whose after-commit dispatch was missed.",
     ),
+    Schedule(
+        name="Retry webhooks",
+        task="loyalty.webhook_retry_due",
+        minute="*",
+        hour="*",
+        description="Send again the webhook deliveries whose next attempt is due.",
+    ),
 )

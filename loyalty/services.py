@@ -104,9 +104,12 @@ def events_record_bulk(events: Sequence[Event]) -> None:
 def event_dispatch_pending(*, limit: int = 1000) -> int:
     """Deliver undispatched events and mark them dispatched; return how many.
 
-    Delivery targets (webhooks) come with the API; until then dispatching marks the event
-    as handed over. ``skip_locked`` lets several workers share the outbox.
+    Dispatching creates the webhook deliveries in the same transaction (see
+    loyalty/webhooks.py), so an event is handed over exactly once and its deliveries are
+    queued after commit. ``skip_locked`` lets several workers share the outbox.
     """
+    from loyalty.webhooks import deliveries_for_events
+
     with transaction.atomic():
         ids = list(
             Event.objects.select_for_update(skip_locked=True)
@@ -116,6 +119,7 @@ def event_dispatch_pending(*, limit: int = 1000) -> int:
         )
         if ids:
             Event.objects.filter(pk__in=ids).update(dispatched_at=timezone.now())
+            deliveries_for_events(Event.objects.filter(pk__in=ids).order_by("pk"))
     return len(ids)
 
 

@@ -173,6 +173,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Webhook sends wait on other servers (up to 10 s each): their own queue keeps them from
+# holding up the rest. Workers must consume it too: ``celery -A loyalty worker -Q default,webhooks``.
+CELERY_TASK_ROUTES = {"loyalty.webhook_deliver": {"queue": "webhooks"}}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
