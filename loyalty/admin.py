@@ -702,3 +702,4 @@ class StampAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 from loyalty import admin_api  # noqa: E402, F401  (API keys: loyalty/admin_api.py)
+from loyalty.admin_webhooks import WebhookSubscriptionAdmin  # noqa: E402, F401  (registers)
