@@ -23,7 +23,7 @@ class Partner(models.Model):
     """A neighbouring business in the coalition: honours its rewards, may fund points."""
 
     class Settlement(models.TextChoices):
-        FIXED = "fixed", _("Fixed amount per use")
+        FIXED = "fixed", _("Fixed amount per redemption")
         SHARE = "share", _("Share of the reward's value")
 
     name = models.CharField(_("name"), max_length=100, unique=True)
@@ -36,12 +36,14 @@ class Partner(models.Model):
         _("settlement terms"), max_length=10, choices=Settlement.choices, default=Settlement.SHARE
     )
     settlement_fixed = models.DecimalField(
-        _("fixed amount per use"),
+        _("fixed amount per redemption"),
         max_digits=10,
         decimal_places=2,
         default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0"))],
-        help_text=_("What the programme pays the partner each time one of its vouchers is used."),
+        help_text=_(
+            "What the programme pays the partner for each of its vouchers used (once per voucher)."
+        ),
     )
     settlement_share = models.DecimalField(
         _("share of value (%)"),
@@ -240,7 +242,11 @@ class Reward(models.Model):
     @property
     def months(self) -> set[int]:
         """Return the season's months (1-12); empty means all year."""
-        return {int(m) for m in self.season_months.replace(" ", "").split(",") if m.isdigit()}
+        return {
+            int(m)
+            for m in self.season_months.replace(" ", "").split(",")
+            if m.isdigit() and 1 <= int(m) <= 12
+        }
 
 
 class MysteryPoolEntry(models.Model):

@@ -252,7 +252,8 @@ def partner_settlement(*, partner: Partner, start: datetime, end: datetime) -> S
     used = agg["n"] or 0
     value = _cents(agg["value"] or Decimal("0"))
     if partner.settlement == Partner.Settlement.FIXED:
-        owed_to = _cents(partner.settlement_fixed * uses.count())
+        # Per redemption: a store-credit voucher used in several parts is paid once.
+        owed_to = _cents(partner.settlement_fixed * used)
     else:
         owed_to = _cents(value * partner.settlement_share / Decimal(100))
     spent = (

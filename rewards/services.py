@@ -327,7 +327,7 @@ def voucher_use(
 ) -> Voucher:
     """Use a voucher at a location or by a partner; store credit may be drawn down in parts.
 
-    The voucher row is locked first, so two tills using one voucher at once: one succeeds,
+    The member row, then the voucher row are locked, so two tills using one voucher at once: one succeeds,
     the other is told it is already used. A partner can use only its own vouchers. With an
     ``idempotency_key``, a repeated call (a double submit of a store-credit draw-down) takes
     nothing more and returns the voucher as it is.
@@ -448,7 +448,11 @@ def voucher_cancel(
         ):
             if reward.stock is not None:
                 Reward.objects.filter(pk=reward.pk).update(stock=F("stock") + 1)
-        DigitalCode.objects.filter(voucher=current).update(voucher=None)
+        if DigitalCode.objects.filter(voucher=current).exists():
+            # The member has seen the code: it cannot be taken back or given to someone else.
+            raise errors.VoucherAlreadyUsed(
+                _("The digital code of this voucher has been revealed; it cannot be cancelled.")
+            )
         current.status = Voucher.Status.CANCELLED
         current.cancelled_at = at
         current.cancelled_by = _actor(actor)
@@ -577,7 +581,10 @@ def points_pay(
                 location=location, external_id=external_id
             ).first()
             if existing is not None:
-                if existing.member_id != locked.pk:
+                same = existing.member_id == locked.pk and (
+                    points in (None, "") or str(existing.points) == str(points).strip()
+                )
+                if not same:
                     raise errors.PurchaseConflict(external_id=external_id)
                 return existing
         if not locked.is_active:

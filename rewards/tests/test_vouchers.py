@@ -534,15 +534,20 @@ def test_cancelling_twice_gives_the_points_back_once(member, staff_user):
     assert LedgerEntry.objects.filter(member=member, kind=EntryKind.REVERSE).count() == 1
 
 
-def test_cancel_of_a_digital_voucher_frees_its_code(member, staff_user):
+def test_a_digital_voucher_whose_code_was_revealed_cannot_be_cancelled(member, staff_user):
+    # The member has seen the code: giving the points back and the code to someone else
+    # would let one code be used twice.
     ebook = RewardFactory(kind=Reward.Kind.DIGITAL, points_cost=100)
     code = DigitalCode.objects.create(reward=ebook, code="EBOOK-1")
     voucher = redeemed_voucher(member, ebook)
 
-    voucher_cancel(voucher=voucher, actor=staff_user, reason="Not delivered")
+    with pytest.raises(errors.VoucherAlreadyUsed):
+        voucher_cancel(voucher=voucher, actor=staff_user, reason="Not delivered")
 
     code.refresh_from_db()
-    assert code.voucher is None
+    voucher.refresh_from_db()
+    assert code.voucher == voucher
+    assert voucher.status == Voucher.Status.ISSUED
 
 
 # --------------------------------------------------------------------------------------------
