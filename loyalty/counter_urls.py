@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty import counter_rewards, views
+from loyalty import counter_cards, counter_rewards, views
 
 app_name = "counter"
 
@@ -24,5 +24,10 @@ urlpatterns = [
         name="voucher",
     ),
     path("members/<int:pk>/pay/", counter_rewards.pay, name="pay"),
+    path(
+        "members/<int:pk>/cards/<int:card_type_pk>/stamp/",
+        counter_cards.stamp,
+        name="stamp",
+    ),
     path("vouchers/use/", counter_rewards.voucher_use_view, name="voucher_use"),
 ]

@@ -243,3 +243,26 @@ class PayForm(OneTimeTokenForm):
     def external_id(self) -> str:
         """Return the idempotency key: the receipt number, or the form's one-time token."""
         return self.cleaned_data["receipt"] or f"pay:{self.cleaned_data['token']}"
+
+
+# --------------------------------------------------------------------------------------------
+# Punch cards at the counter (views in ``loyalty.counter_cards``)
+# --------------------------------------------------------------------------------------------
+
+
+class StampForm(OneTimeTokenForm):
+    """One tap on a card's Stamp button: the one-time token and the reason (prefilled).
+
+    Errors that name no field (a daily limit, a closed membership) belong to the whole form.
+    """
+
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=255,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+    @staticmethod
+    def default_reason() -> str:
+        return str(_("Stamped at the counter"))

@@ -191,10 +191,14 @@ def _panel(
     result: Purchase | None = None,
     pay_form=None,
     pay_quote=None,
+    stamp_form=None,
+    visit_id: int | None = None,
+    stamp_id: int | None = None,
     status: int = 200,
 ) -> HttpResponse:
     """Render the member panel with a constant number of queries, whatever the history."""
-    # Imported here: the rewards views build on this module's access checks and panel.
+    # Imported here: the rewards and cards views build on this module's access checks and panel.
+    from loyalty.counter_cards import panel_context as cards_context
     from loyalty.counter_rewards import panel_context
 
     program = program_get()
@@ -202,8 +206,10 @@ def _panel(
         purchase_form = PurchaseForm(initial={"token": form_token_new()})
     search_form = SearchForm()
     # After a purchase the next customer is usually waiting: put the cursor in the search.
-    if result is not None:
+    if result is not None or visit_id is not None:
         search_form.focus("q")
+    elif stamp_form is not None and stamp_form.errors:
+        stamp_form.focus("reason")
     elif pay_form is not None and pay_form.errors:
         pay_form.focus()
     elif pay_quote is None:
@@ -220,6 +226,14 @@ def _panel(
         "quote": quote,
         "result": result,
         **panel_context(request, member, program, pay_form=pay_form, pay_quote=pay_quote),
+        **cards_context(
+            request,
+            member,
+            stamp_form=stamp_form,
+            result=result,
+            visit_id=visit_id,
+            stamp_id=stamp_id,
+        ),
     }
     if quote is not None and quote_total is not None:
         context["quote_total"] = money(quote_total, program.currency)
@@ -249,7 +263,11 @@ def _timeline(member: Member) -> list:
 @counter_view
 @require_GET
 def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """Show a member's panel; ``?purchase=<id>`` shows what that purchase awarded."""
+    """Show a member's panel.
+
+    ``?purchase=<id>`` shows what that purchase awarded, ``?visit=<id>`` the stamps a visit
+    gave, ``?stamp=<id>`` what a stamp by hand did (with the voucher of a completed card).
+    """
     member = _member_or_none(pk)
     if member is None:
         return _member_missing(request)
@@ -257,7 +275,15 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
     purchase_id = request.GET.get("purchase", "")
     if purchase_id.isdigit():
         result = Purchase.objects.filter(pk=int(purchase_id), member=member).first()
-    return _panel(request, member, result=result)
+    visit_id = request.GET.get("visit", "")
+    stamp_id = request.GET.get("stamp", "")
+    return _panel(
+        request,
+        member,
+        result=result,
+        visit_id=int(visit_id) if visit_id.isdigit() else None,
+        stamp_id=int(stamp_id) if stamp_id.isdigit() else None,
+    )
 
 
 @counter_view
@@ -350,6 +376,9 @@ def visit_create(request: HttpRequest, pk: int) -> HttpResponse:
             )
         else:
             messages.success(request, _("Visit recorded."))
+        if any(r.given for r in visit.stamp_results):
+            # Show the stamps the visit gave (and the voucher of a card it completed).
+            return redirect(f"{reverse('counter:member', args=[member.pk])}?visit={visit.pk}")
     return redirect("counter:member", pk=member.pk)
 
 

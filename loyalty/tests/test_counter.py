@@ -235,9 +235,11 @@ def test_member_panel_runs_the_same_few_queries_whatever_the_history(
         assert cashier_client.get(member_url(long)).status_code == 200
 
     assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
-    # session, user, permissions (2), location, member, programme, expiring, timeline, and
-    # for rewards: the usable vouchers, the programme again and the catalogue
-    assert len(many) <= 12
+    # session, user, permissions (2), location, member, programme, expiring, timeline; for
+    # rewards: the usable vouchers, the programme again and the catalogue; for tiers and
+    # cards (no tiers or benefits here): perk vouchers, the programme, the tiers, the card
+    # types offered here and the member's collecting cards
+    assert len(many) <= 17
 
 
 def test_unknown_member_goes_back_to_the_search_with_a_message(cashier_client, program):
