@@ -184,6 +184,10 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/ip,5/5m/key"}
+ACCOUNT_ADAPTER = "members.accounts.PortalAccountAdapter"  # sign-up enrols or links the member
+ACCOUNT_FORMS = {"signup": "members.account_forms.PortalSignupForm"}
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+SMS_BACKEND = env("SMS_BACKEND", default="members.sms.ConsoleBackend")
 
 # REST API for integrators (docs/api.md): API keys, uniform errors, keyset pagination.
 REST_FRAMEWORK = {
