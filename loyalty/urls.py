@@ -1,8 +1,7 @@
-"""URLs of the platform: admin, staff counter page, partner page, REST API and its docs."""
+"""URLs of the platform: admin, staff counter page, partner page, REST API and its docs, portal."""
 
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 urlpatterns = [
@@ -18,5 +17,4 @@ urlpatterns = [
     path("account/", include("members.account_urls")),
     path("kiosk/", include("members.kiosk_urls")),
     path("", include("members.urls")),
-    path("", RedirectView.as_view(pattern_name="counter:home", permanent=False)),
 ]

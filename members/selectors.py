@@ -85,3 +85,71 @@ def members_matching(*, query: str, queryset: QuerySet[Member] | None = None) ->
             last_upper__startswith=text.upper()
         )
     return qs.filter(pk=member.pk)
+
+
+# --------------------------------------------------------------------------------------------
+# Member portal reads: always within the member's own rows
+# --------------------------------------------------------------------------------------------
+
+
+def member_for_user(*, user) -> Member | None:
+    """Return the member linked to a signed-in user (with the tier), or None."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return (
+        Member.objects.select_related("tier")
+        .filter(user=user, is_active=True, erased_at__isnull=True)
+        .first()
+    )
+
+
+def member_benefits_shown(*, member: Member, as_of=None) -> list:
+    """Return the benefits the member enjoys now, by name: tier benefits, then VIP ones.
+
+    One query whatever the number of tiers and benefits.
+    """
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from loyalty.models import Benefit
+
+    as_of = as_of or timezone.now()
+    conditions = []
+    if member.tier_id:
+        conditions.append(Q(tiers__pk=member.tier_id))
+    if member.is_vip(at=as_of):
+        conditions.append(Q(for_vip=True))
+    if not conditions:
+        return []
+    condition = conditions[0] if len(conditions) == 1 else conditions[0] | conditions[1]
+    return list(Benefit.objects.filter(condition).distinct().order_by("for_vip", "name"))
+
+
+def member_history(*, member: Member, before: int | None = None, limit: int = 25) -> list:
+    """Return up to ``limit`` + 1 of the member's ledger entries older than entry ``before``.
+
+    Keyset pagination on the entry id (newest first): one indexed query per page, however
+    long the history. The extra row tells the caller whether an older page exists.
+    """
+    from loyalty.models import LedgerEntry
+
+    qs = LedgerEntry.objects.filter(member=member)
+    if before is not None:
+        qs = qs.filter(id__lt=before)
+    return list(
+        qs.select_related("purchase", "purchase__location", "visit", "visit__location").order_by(
+            "-id"
+        )[: limit + 1]
+    )
+
+
+def member_purchase(*, member: Member, pk: int):
+    """Return the member's own purchase ``pk`` with its location and lines, or None."""
+    from loyalty.models import Purchase
+
+    return (
+        Purchase.objects.select_related("location")
+        .prefetch_related("lines")
+        .filter(member=member, pk=pk)
+        .first()
+    )
