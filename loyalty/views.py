@@ -205,8 +205,9 @@ def _panel(
     if purchase_form is None:
         purchase_form = PurchaseForm(initial={"token": form_token_new()})
     search_form = SearchForm()
-    # After a purchase the next customer is usually waiting: put the cursor in the search.
-    if result is not None or visit_id is not None:
+    # After a purchase, a visit or a stamp the next customer is usually waiting: put the
+    # cursor in the search.
+    if result is not None or visit_id is not None or stamp_id is not None:
         search_form.focus("q")
     elif stamp_form is not None and stamp_form.errors:
         stamp_form.focus("reason")
