@@ -57,6 +57,20 @@ HISTORY_PAGE = 25
 VOUCHERS_SHOWN = 50
 CLAIM_PATH = "/account/claim/"
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
+_SVG_SIZE = re.compile(r'^<svg width="(\d+)" height="(\d+)"')
+
+
+def _qr(data: str, *, scale: int) -> str:
+    """Return the QR code as inline SVG that scales with the width CSS gives it.
+
+    ``qr_svg`` sets a fixed width and height without a viewBox; adding the viewBox lets the
+    code fill a phone's screen instead of being cut off or left small.
+    """
+    return _SVG_SIZE.sub(
+        lambda m: f'<svg width="{m[1]}" height="{m[2]}" viewBox="0 0 {m[1]} {m[2]}"',
+        qr_svg(data, scale=scale),
+        count=1,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,7 +198,7 @@ def card(request: HttpRequest) -> HttpResponse:
     return _page(
         request,
         "members/portal/card.html",
-        {"nav": "card", "qr": qr_svg(member.qr_token, scale=8)},
+        {"nav": "card", "qr": _qr(member.qr_token, scale=8)},
     )
 
 
@@ -354,7 +368,7 @@ def vouchers(request: HttpRequest) -> HttpResponse:
     items = list(qs[:VOUCHERS_SHOWN])
     if tab == "active":
         for voucher in items:
-            voucher.qr = qr_svg(voucher.code, scale=4)
+            voucher.qr = _qr(voucher.code, scale=4)
     return _page(
         request,
         "members/portal/vouchers.html",
@@ -402,7 +416,7 @@ def voucher(request: HttpRequest, code: str) -> HttpResponse:
                 and voucher.expires_at is not None
                 and voucher.expires_at <= now
             ),
-            "qr": qr_svg(voucher.code, scale=8) if usable else "",
+            "qr": _qr(voucher.code, scale=8) if usable else "",
             "digital": digital,
         },
     )
