@@ -857,8 +857,9 @@ def _after_activity(
         member=locked, location=location, at=at, actor=actor, **activity
     )
     now = timezone.now()
-    tier_evaluate(member=locked, as_of=now)
-    vip_evaluate(member=locked, as_of=now)
+    program = program_get()
+    tier_evaluate(member=locked, as_of=now, program=program, locked=True)
+    vip_evaluate(member=locked, as_of=now, program=program)
     return tuple(stamps)
 
 

@@ -204,10 +204,13 @@ def tier_evaluate(
     as_of: datetime | None = None,
     allow_downgrade: bool = False,
     actor=None,
+    program: Program | None = None,
+    locked: bool = False,
 ) -> Tier | None:
     """Re-check one member's tier now: upgrade at once; downgrade only if allowed and due.
 
-    Runs after every purchase and visit (without downgrades). Returns the tier.
+    Runs after every purchase and visit (without downgrades), inside their transaction:
+    ``locked=True`` says the caller already holds the member's row lock. Returns the tier.
     """
     from loyalty.services import event_record, member_lock
 
@@ -215,9 +218,10 @@ def tier_evaluate(
     tiers = tiers_ordered()
     if not tiers:
         return None
-    program = program_get()
+    program = program or program_get()
+    already_locked = locked
     with transaction.atomic():
-        locked = member_lock(member)
+        locked = member if already_locked else member_lock(member)
         value = metrics_for(member_ids=[locked.pk], program=program, as_of=as_of)[locked.pk]
         decision = decide(
             member=locked,

@@ -127,10 +127,12 @@ def vip_grant(
     return membership
 
 
-def vip_evaluate(*, member: Member, as_of: datetime | None = None) -> VipMembership | None:
+def vip_evaluate(
+    *, member: Member, as_of: datetime | None = None, program: Program | None = None
+) -> VipMembership | None:
     """Grant automatic VIP status when the member reaches the programme's threshold."""
     as_of = as_of or timezone.now()
-    program = program_get()
+    program = program or program_get()
     if program.vip_auto_metric == VipMetric.OFF or program.vip_auto_threshold <= 0:
         return None
     if member.is_vip(at=as_of):

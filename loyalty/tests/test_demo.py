@@ -92,7 +92,29 @@ def _demo_snapshot():
 
 def _wipe_members_and_history():
     # Tests only: the ledger is append-only and protected, so delete from the leaves up.
-    for model in (LotAllocation, LedgerEntry, PointsLot, Refund, PurchaseLine, Purchase, Visit):
+    from loyalty.models import PunchCard, Stamp, TierChange
+    from members.models import ConsentRecord, VipMembership
+    from rewards.models import DigitalCode, PointsPayment, Voucher, VoucherUse
+
+    DigitalCode.objects.update(voucher=None)
+    PunchCard.objects.update(voucher=None)
+    for model in (
+        VoucherUse,
+        PointsPayment,
+        Voucher,
+        Stamp,
+        PunchCard,
+        TierChange,
+        VipMembership,
+        ConsentRecord,
+        LotAllocation,
+        LedgerEntry,
+        PointsLot,
+        Refund,
+        PurchaseLine,
+        Purchase,
+        Visit,
+    ):
         model.objects.all().delete()
     Event.objects.all().delete()
     Member.objects.all().delete()

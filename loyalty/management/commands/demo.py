@@ -30,12 +30,22 @@ from django.utils import timezone
 from faker import Faker
 
 from loyalty import errors
-from loyalty.models import EarnRule, EntryKind, LedgerEntry, Location, Program, Rounding, Source
+from loyalty.models import (
+    Benefit,
+    EarnRule,
+    Location,
+    Program,
+    PunchCardType,
+    Rounding,
+    Source,
+    Tier,
+    TierMetric,
+    VipMetric,
+)
 from loyalty.models import Validity as ValidityRule
 from loyalty.roles import CASHIER, MANAGER, roles_sync
 from loyalty.services import (
     points_adjust,
-    points_debit,
     points_expire_due,
     points_release_pending,
     purchase_record,
@@ -44,6 +54,8 @@ from loyalty.services import (
 )
 from members.models import Member
 from members.services import member_enroll
+from rewards.models import MysteryPoolEntry, Partner, Reward, Voucher
+from rewards.services import reward_redeem, voucher_use
 
 DEMO_EMAIL_DOMAIN = "demo.cafe-aroma.example"
 DEFAULT_SEED = 20240901
@@ -95,12 +107,25 @@ BEANS = [
     ("BEANS-1000", "beans", "House blend beans, 1 kg", "39.00"),
 ]
 
-REWARDS = [
-    (100, "Free filter coffee"),
-    (150, "Free cappuccino"),
-    (250, "Free coffee and pastry"),
-    (400, "Free 250 g bag of beans"),
+# The catalogue: (name, kind, points cost, value, extra fields).
+CATALOGUE = [
+    ("Free filter coffee", "free_product", 100, "3.20", {}),
+    ("Free cappuccino", "free_product", 150, "4.50", {}),
+    ("Coffee and pastry", "free_product", 250, "7.50", {}),
+    ("€5 store credit", "store_credit", 400, "5.00", {}),
+    (
+        "10% off a bag of beans",
+        "percent_discount",
+        200,
+        "1.50",
+        {"discount_percent": Decimal("10")},
+    ),
+    ("Winter mug", "free_product", 600, "12.00", {"stock": 25, "season_months": "11,12,1,2"}),
+    ("Donate to the food bank", "donation", 200, "2.00", {"cause": "Helsinki food bank"}),
+    ("Barista class (VIP evening)", "experience", 1500, "35.00", {"stock": 12}),
+    ("Mystery treat", "mystery", 300, "0.00", {}),
 ]
+PARTNER = ("Leipomo Kanelia", "kanelia", "Kanelia bakery, Vallila", "Fresh cinnamon bun at Kanelia")
 ADJUSTMENTS = [
     (20, "Apology: wrong order served"),
     (50, "Birthday treat"),
@@ -172,6 +197,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 self._ensure_programme()
                 self._ensure_rules()
+                self._ensure_catalogue(locations)
                 stats = _HistoryBuilder(
                     locations=locations,
                     manager=staff["manager"],
@@ -247,7 +273,91 @@ class Command(BaseCommand):
         program.first_purchase_bonus = 25
         program.points_per_visit = 5
         program.min_redemption_points = 100
+        program.point_value = Decimal("0.01")
+        program.primary_colour = "#6b3e26"
+        program.tier_metric = TierMetric.SPEND
+        program.tier_window_months = 12
+        program.tier_grace_days = 30
+        program.vip_auto_metric = VipMetric.LIFETIME_SPEND
+        program.vip_auto_threshold = Decimal("600")
+        program.vip_earn_bonus_percent = Decimal("10")
         program.save()
+
+    def _ensure_catalogue(self, locations: list[Location]) -> None:
+        """Tiers, benefits, a coffee stamp card, the rewards catalogue and a partner bakery."""
+        refill, _ = Benefit.objects.get_or_create(
+            code="free_refill", defaults={"name": "Free refill of filter coffee"}
+        )
+        Benefit.objects.get_or_create(
+            code="priority_service", defaults={"name": "Priority at the counter", "for_vip": True}
+        )
+        for rank, name, colour, threshold, multiplier in [
+            (1, "Bronze", "#8c5a2b", "0", "1"),
+            (2, "Silver", "#7d8b99", "150", "1.5"),
+            (3, "Gold", "#b8860b", "400", "2"),
+        ]:
+            tier, _ = Tier.objects.get_or_create(
+                rank=rank,
+                defaults={
+                    "name": name,
+                    "colour": colour,
+                    "threshold": Decimal(threshold),
+                    "multiplier": Decimal(multiplier),
+                },
+            )
+            if rank == 3:
+                tier.benefits.add(refill)
+        rewards = {}
+        for order, (name, kind, cost, value, extra) in enumerate(CATALOGUE):
+            rewards[name], _ = Reward.objects.get_or_create(
+                name=name,
+                defaults={
+                    "kind": kind,
+                    "points_cost": cost,
+                    "value": Decimal(value),
+                    "display_order": order * 10,
+                    "voucher_valid_days": 60,
+                    **extra,
+                },
+            )
+        for prize, weight in [
+            ("Free filter coffee", 3),
+            ("Free cappuccino", 2),
+            ("Coffee and pastry", 1),
+        ]:
+            MysteryPoolEntry.objects.get_or_create(
+                mystery=rewards["Mystery treat"], reward=rewards[prize], defaults={"weight": weight}
+            )
+        name, code, shop, reward_name = PARTNER
+        partner, _ = Partner.objects.get_or_create(
+            name=name,
+            defaults={"settlement": Partner.Settlement.FIXED, "settlement_fixed": Decimal("2.50")},
+        )
+        Location.objects.get_or_create(code=code, defaults={"name": shop, "partner": partner})
+        Reward.objects.get_or_create(
+            name=reward_name,
+            defaults={
+                "kind": "partner",
+                "partner": partner,
+                "points_cost": 120,
+                "value": Decimal("3.90"),
+            },
+        )
+        free_coffee = Reward.objects.get_or_create(
+            name="Free coffee (stamp card)",
+            defaults={"kind": "free_product", "value": Decimal("3.20"), "voucher_valid_days": 90},
+        )[0]
+        PunchCardType.objects.get_or_create(
+            name="Coffee card",
+            defaults={
+                "stamps_needed": 10,
+                "earn_on": PunchCardType.EarnOn.ITEM,
+                "category": "coffee",
+                "per_item": False,
+                "max_stamps_per_day": 2,
+                "reward": free_coffee,
+            },
+        )
 
     def _ensure_rules(self) -> None:
         rules = [
@@ -287,6 +397,12 @@ class _HistoryBuilder:
         self.receipts: dict[int, int] = {}
         self.purchases: dict[int, Any] = {}
         self.stats = _Stats()
+        self.catalogue = sorted(
+            Reward.objects.filter(
+                points_cost__isnull=False, partner__isnull=True, is_active=True
+            ).exclude(kind=Reward.Kind.EXPERIENCE),
+            key=lambda r: r.points_cost,
+        )
 
     def build(self) -> _Stats:
         self._plan()
@@ -324,7 +440,7 @@ class _HistoryBuilder:
         used_phones: set[str] = set()
         window_start = self.now - timedelta(days=365)
         # Weekly purchase rates: regulars, weekly, fortnightly, now and then.
-        profiles = [(2.5, 0.12), (1.0, 0.30), (0.5, 0.38), (0.12, 0.20)]
+        profiles = [(1.5, 0.12), (0.6, 0.30), (0.3, 0.38), (0.08, 0.20)]
         for i in range(self.count):
             loc, language, _share, prefix, digits = rng.choices(LOCALES, weights)[0]
             fake = fakers[loc]
@@ -454,26 +570,43 @@ class _HistoryBuilder:
         if basket["refund"]:
             refund_at = min(step.at + timedelta(hours=self.rng.uniform(0.2, 72)), self.now)
             self._schedule(refund_at, "refund", step.member, (result.purchase, basket["lines"]))
-        # Now and then the member pays for something with beans at the same visit.
-        affordable = [r for r in REWARDS if r[0] <= member.balance]
-        if affordable and basket["redeem"] < 0.18:
-            points, reward = affordable[-1] if basket["redeem"] < 0.09 else affordable[0]
-            points_debit(
-                member=member,
-                points=points,
-                kind=EntryKind.REDEEM,
-                reason=reward,
-                source_type=LedgerEntry.SourceType.STAFF,
-                at=step.at + timedelta(seconds=30),
-                actor=self.cashier,
+        # Now and then the member redeems a reward at the same visit and uses it at once or
+        # on a later visit (some vouchers are left unused, as in real life).
+        if basket["redeem"] < 0.18:
+            self._redeem(member, step, big=basket["redeem"] < 0.09, location=location)
+        for voucher in result.vouchers:
+            self._maybe_use(voucher, step.at + timedelta(days=self.rng.uniform(1, 20)), location)
+
+    def _redeem(self, member: Member, step: _Step, *, big: bool, location: Location) -> None:
+        affordable = [r for r in self.catalogue if (r.points_cost or 0) <= member.balance]
+        if not affordable:
+            return
+        reward = affordable[-1] if big else affordable[0]
+        try:
+            voucher = reward_redeem(
+                member=member, reward=reward, actor=self.cashier, at=step.at + timedelta(seconds=30)
             )
-            self.stats.redemptions += 1
+        except errors.LoyaltyError:
+            return  # out of season, out of stock or over a limit at that moment: no redemption
+        self.stats.redemptions += 1
+        self._maybe_use(voucher, step.at + timedelta(minutes=1), location)
+
+    def _maybe_use(self, voucher: Voucher, at: datetime, location: Location) -> None:
+        if voucher.status == Voucher.Status.ISSUED and self.rng.random() < 0.8 and at < self.now:
+            self._schedule(at, "use", -1, (voucher.code, location))
 
     def _schedule(self, at: datetime, action: str, member: int, data: Any) -> None:
         self.seq += 1
         heapq.heappush(
             self.steps, _Step(at=at, seq=self.seq, action=action, member=member, data=data)
         )
+
+    def _do_use(self, step: _Step) -> None:
+        code, location = step.data
+        try:
+            voucher_use(code=code, location=location, actor=self.cashier, at=step.at)
+        except errors.LoyaltyError:
+            return  # expired or already used: nothing to do
 
     def _do_refund(self, step: _Step) -> None:
         purchase, lines = step.data
