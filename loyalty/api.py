@@ -13,8 +13,10 @@ from typing import Any
 
 import django_filters
 from django.db import transaction
+from django.http import JsonResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -769,6 +771,13 @@ class EventFeedView(generics.ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Answer an address under /api/v1/ that matches no endpoint in the API's error shape."""
+    body = error_body("not_found", str(_("There is no API endpoint at this address.")))
+    return JsonResponse(body, status=404)
 
 
 urlpatterns = [

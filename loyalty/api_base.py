@@ -197,6 +197,14 @@ class IdCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
 
+    def decode_cursor(self, request):
+        # DRF answers a mangled cursor with 404; it is bad input, so 400 like other bad input.
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            message = _("This cursor is not valid; start from the first page.")
+            raise exceptions.ValidationError({self.cursor_query_param: [message]}) from None
+
 
 # --------------------------------------------------------------------------------------------
 # Errors

@@ -64,4 +64,4 @@ def test_polling_with_after_returns_only_newer_events(api, member):
 def test_bad_feed_parameters_are_client_errors(api):
     assert_error(api.get("/api/v1/events/?member=abc"), 400, "invalid")
     assert_error(api.get("/api/v1/events/?after=x"), 400, "invalid")
-    assert_error(api.get("/api/v1/events/?cursor=garbage"), 404)
+    assert_error(api.get("/api/v1/events/?cursor=garbage"), 400, "invalid")
