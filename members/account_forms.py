@@ -165,6 +165,8 @@ class ProfileForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["language"] = _language_field()
         self.fields["favourite_categories"].choices = category_choices(member)
+        if not self.fields["favourite_categories"].choices:
+            self.fields["other_categories"].label = _("Favourite categories")
 
     def clean(self):
         data = super().clean()
