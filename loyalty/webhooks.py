@@ -505,7 +505,7 @@ def webhook_deliver(delivery_id: int, *, at: datetime | None = None) -> WebhookD
         logger.info(
             "webhook delivery %s failed (attempt %s): %s", delivery.pk, delivery.attempts, error
         )
-    # Only a still-pending row is updated: a replay in the meantime starts over cleanly.
+    # A row that is no longer pending was settled elsewhere meanwhile: leave it as it is.
     WebhookDelivery.objects.filter(pk=delivery.pk, status=Status.PENDING).update(**fields)
     for field, value in fields.items():
         setattr(delivery, field, value)

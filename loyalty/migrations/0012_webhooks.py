@@ -5,6 +5,13 @@ import django.utils.timezone
 from django.db import migrations, models
 
 
+def roles_forwards(apps, schema_editor):
+    # Managers hold every loyalty permission: give them the new webhook models' too.
+    from loyalty.roles import roles_sync
+
+    roles_sync(apps)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -52,4 +59,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('subscription', 'event'), name='webhookdelivery_once_per_event')],
             },
         ),
+        migrations.RunPython(roles_forwards, migrations.RunPython.noop),
     ]

@@ -102,3 +102,16 @@ def test_replay_from_the_admin_delivers_again(
     delivery.refresh_from_db()
     assert delivery.status == WebhookDelivery.Status.SUCCEEDED
     assert delivery.attempts == 1
+
+
+def test_managers_run_webhooks_and_cashiers_do_not_see_them(client, manager_user, cashier_user):
+    changelist = reverse("admin:loyalty_webhooksubscription_changelist")
+    log = reverse("admin:loyalty_webhookdelivery_changelist")
+
+    client.force_login(manager_user)
+    assert client.get(changelist).status_code == 200
+    assert client.get(log).status_code == 200
+
+    client.force_login(cashier_user)
+    assert client.get(changelist).status_code == 403
+    assert client.get(log).status_code == 403
