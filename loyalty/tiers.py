@@ -32,6 +32,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from loyalty import errors
 from loyalty.formatting import money, number
@@ -459,7 +460,7 @@ def _amount_text(program: Program, amount: Decimal) -> str:
         return money(amount, program.currency)
     if program.tier_metric == TierMetric.POINTS:
         return _("%(n)s %(points)s") % {"n": number(int(amount)), "points": program.points_name}
-    return _("%(n)s visits") % {"n": number(int(amount))}
+    return ngettext("%(n)s visit", "%(n)s visits", int(amount)) % {"n": number(int(amount))}
 
 
 def tier_progress(*, member: Member, as_of: datetime | None = None) -> TierProgress:
