@@ -567,7 +567,8 @@ class PurchaseBatchView(APIView):
             "Each purchase needs its receipt number (external_id) and is recorded once: an "
             "item already recorded, in this upload or an earlier one, comes back as "
             "'duplicate' and awards nothing. A bad item does not stop the others; its result "
-            "has status 'error' with code and detail. Upload the same queue again safely."
+            "has status 'error' with code and detail. Upload the same queue again safely "
+            "(no Idempotency-Key needed: the receipt numbers make every item idempotent)."
         ),
         tags=["purchases"],
         request=BatchDocSerializer,

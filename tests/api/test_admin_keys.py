@@ -17,6 +17,13 @@ def admin_client(client, program):
     return client
 
 
+def test_the_add_form_offers_scope_and_permission_checkboxes(admin_client):
+    page = admin_client.get("/admin/loyalty/apikey/add/").content.decode()
+    assert 'type="checkbox" name="permissions" value="record_purchases"' in page
+    assert 'name="location"' in page and 'name="partner"' in page
+    assert "key_hash" not in page
+
+
 def test_adding_a_key_shows_the_full_key_once(admin_client, location):
     response = admin_client.post(
         "/admin/loyalty/apikey/add/",

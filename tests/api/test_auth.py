@@ -138,3 +138,15 @@ def test_a_key_records_when_it_was_last_used(world, location_key):
     call(location_key.client(), "member", world)
     location_key.key.refresh_from_db()
     assert location_key.key.last_used_at is not None
+
+
+def test_too_many_requests_are_429_with_retry_after(world, location_key, monkeypatch):
+    from loyalty.api_base import ApiKeyThrottle
+
+    monkeypatch.setattr(ApiKeyThrottle, "THROTTLE_RATES", {"api_key": "2/min"})
+    client = location_key.client()
+    for _ in range(2):
+        assert call(client, "member", world).status_code == 200
+    response = call(client, "member", world)
+    assert_error(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0

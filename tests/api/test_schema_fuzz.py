@@ -14,10 +14,10 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 
-from schemathesis import checks  # noqa: E402
 from django.core.signals import request_finished, request_started  # noqa: E402
 from django.db import close_old_connections  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis import checks  # noqa: E402
 
 from loyalty.services import purchase_record  # noqa: E402
 from loyalty.wsgi import application  # noqa: E402
