@@ -441,7 +441,15 @@ class PortalAccountAdapter(DefaultAccountAdapter):
         # The verification email and the next pages speak the language chosen on the form.
         translation.activate(language)
         request.LANGUAGE_CODE = language
+        request.portal_signup_language = language
         return user
+
+    def respond_email_verification_sent(self, request: HttpRequest, user):
+        response = super().respond_email_verification_sent(request, user)
+        language = getattr(request, "portal_signup_language", None)
+        if language and hasattr(response, "set_cookie"):
+            language_cookie_set(response, language)
+        return response
 
     def confirm_email(self, request: HttpRequest, email_address) -> bool:
         confirmed = super().confirm_email(request, email_address)

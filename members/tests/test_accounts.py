@@ -95,8 +95,11 @@ def test_signup_creates_login_and_member_with_consents_and_sends_a_verification_
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["lea@example.com"]
     assert CONFIRM_LINK.search(mail.outbox[0].body)
+    assert "Vahvista sähköpostiosoitteesi" in mail.outbox[0].subject  # in the chosen language
     # mandatory verification: not signed in yet
     assert "_auth_user_id" not in client.session
+    # the pages after sign-up speak the language chosen on the form
+    assert response.cookies["django_language"].value == "fi"
 
 
 def test_signup_without_accepting_the_terms_is_refused_and_creates_nothing(client, program):

@@ -105,3 +105,46 @@ def test_claim_a_counter_membership_with_the_emailed_code(browser, live_server, 
     page.goto(reverse("account:profile"))
     assert page.get_by_label("First name").input_value() == "Anna"
     context.close()
+
+
+def test_account_pages_have_no_serious_accessibility_violations(browser, live_server, cafe):
+    axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
+    context = browser.new_context(base_url=live_server.url, viewport=PHONE, locale="en-GB")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    found = []
+
+    def check(label):
+        results = axe_playwright.Axe().run(page)
+        found.extend(
+            f"{label}: {v['id']} ({v['impact']}): {v['help']}"
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        )
+
+    for name in ["account_signup", "account_login", "account_reset_password"]:
+        page.goto(reverse(name))
+        check(name)
+    page.goto(reverse("account_signup"))
+    page.get_by_role("button", name="Join").click()  # every field in error
+    check("account_signup with errors")
+
+    member = MemberFactory(email="anna@example.com", first_name="Anna")
+    user = get_user_model().objects.create_user(
+        username="anna", email="anna@example.com", password=PASSWORD
+    )
+    Member.objects.filter(pk=member.pk).update(user=user)
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+    page.goto(reverse("account_login"))
+    page.get_by_label("Email").fill("anna@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").first.click()
+    page.wait_for_url(re.compile(r"^(?!.*/accounts/login/).*$"))
+    for name in ["account:profile", "account:privacy", "account:privacy_delete"]:
+        page.goto(reverse(name))
+        check(name)
+
+    assert found == []
+    context.close()
