@@ -273,18 +273,25 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if member is None:
         return _member_missing(request)
     result = None
-    purchase_id = request.GET.get("purchase", "")
-    if purchase_id.isdigit():
-        result = Purchase.objects.filter(pk=int(purchase_id), member=member).first()
-    visit_id = request.GET.get("visit", "")
-    stamp_id = request.GET.get("stamp", "")
+    purchase_id = _id_param(request, "purchase")
+    if purchase_id is not None:
+        result = Purchase.objects.filter(pk=purchase_id, member=member).first()
     return _panel(
         request,
         member,
         result=result,
-        visit_id=int(visit_id) if visit_id.isdigit() else None,
-        stamp_id=int(stamp_id) if stamp_id.isdigit() else None,
+        visit_id=_id_param(request, "visit"),
+        stamp_id=_id_param(request, "stamp"),
     )
+
+
+def _id_param(request: HttpRequest, name: str) -> int | None:
+    """Return the query parameter ``name`` as a row id, or None if it cannot be one."""
+    value = request.GET.get(name, "")
+    # SQLite refuses integers beyond 64 bits with an error rather than finding nothing.
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
 
 
 @counter_view

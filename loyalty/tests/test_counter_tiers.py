@@ -443,3 +443,17 @@ def test_an_old_purchase_result_does_not_claim_a_card_a_later_stamp_completed(
 
     assert "Coffee card: 1 stamp" in text(response)
     assert "Card complete!" not in text(response)
+
+
+def test_result_ids_that_are_not_the_members_or_out_of_range_show_just_the_panel(
+    cashier_client, anna, coffee_card
+):
+    other = MemberFactory()
+    punch_card_stamp(member=other, card_type=coffee_card, reason="Setup")
+    theirs = Stamp.objects.get().pk
+
+    huge = "9" * 20
+    for query in (f"stamp={theirs}", f"stamp={huge}", f"visit={huge}", f"purchase={huge}"):
+        response = cashier_client.get(f"{member_url(anna)}?{query}")
+        assert response.status_code == 200
+        assert 'data-testid="stamped"' not in html(response)
