@@ -245,6 +245,12 @@ def _remember(request: HttpRequest, *, result, joined: bool) -> None:
     }
 
 
+def _columns(slots: int) -> int:
+    """Return how many stamps go in a row: rows of at most six, as even as possible."""
+    rows = max(1, -(-slots // 6))
+    return max(1, -(-slots // rows))
+
+
 @kiosk_required
 @require_GET
 def kiosk_done(request: HttpRequest) -> HttpResponse:
@@ -274,7 +280,7 @@ def kiosk_done(request: HttpRequest) -> HttpResponse:
                     for slot in range(needed)
                 ],
                 "given": given,
-                "left": max(needed - card.stamps, 0),
+                "columns": _columns(needed),
             }
         )
     return render(
