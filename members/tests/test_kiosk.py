@@ -376,3 +376,21 @@ def test_the_kiosk_offers_the_languages(tablet):
     assert '<html lang="fi"' in page.content.decode()
     for name in ("English", "suomi", "eesti", "polski"):
         assert name in page.content.decode()
+
+
+def test_a_visit_that_fills_a_card_says_the_reward_is_waiting_without_its_code(
+    tablet, anna, coffee_card
+):
+    from loyalty.punch_cards import punch_card_stamp
+    from rewards.models import Voucher
+
+    punch_card_stamp(member=anna, card_type=coffee_card, count=9, reason="Paper card")
+
+    response = check_in(tablet, ANNA_PHONE)
+
+    voucher = Voucher.objects.get(member=anna)
+    page = text(response)
+    assert "Card complete! Free coffee is waiting for you" in page
+    assert "0 of 10 stamps" in page
+    assert voucher.code not in response.content.decode()
+    assert voucher.formatted_code not in response.content.decode()
