@@ -162,7 +162,7 @@ def webhook_url_check(url: str, *, resolve: bool = True) -> str:
     host = parts.hostname or ""
     try:
         addresses = _host_addresses(host, port)
-    except (OSError, UnicodeError):
+    except (OSError, UnicodeError, ValueError):
         raise WebhookHostNotFound(
             _("The host %(host)s could not be found.") % {"host": host}, field="url"
         ) from None
