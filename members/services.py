@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -373,7 +374,17 @@ def member_erase(
             erased_at=at,
         )
         if user is not None and not user.is_staff:
-            user.delete()
+            # The login is scrubbed, not deleted: audit rows (events, consents) may name it
+            # as their actor and protect it. It can never sign in again.
+            user.username = f"erased-{locked.pk}-{secrets.token_hex(4)}"
+            user.email = ""
+            user.first_name = user.last_name = ""
+            user.is_active = False
+            user.set_unusable_password()
+            user.save()
+            from allauth.account.models import EmailAddress
+
+            EmailAddress.objects.filter(user=user).delete()
         event_record(type="member.erased", member=locked, actor=actor, payload={}, at=at)
         locked.refresh_from_db()
     return locked

@@ -122,8 +122,9 @@ def test_cashier_cannot_choose_a_location_they_do_not_work_at(client, program, l
     assert SESSION_LOCATION not in client.session
 
 
-def test_root_redirects_to_the_counter(client):
-    response = client.get("/")
+def test_root_sends_staff_without_a_membership_to_the_counter(cashier_client):
+    # "/" is the member portal; staff who are not members land on the counter.
+    response = cashier_client.get("/")
 
     assert response.status_code == 302
     assert response.url == HOME

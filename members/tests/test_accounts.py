@@ -431,7 +431,10 @@ def test_delete_erases_personal_data_logs_out_and_keeps_the_ledger(client, lea_m
     assert lea_member.erased_at is not None
     assert (lea_member.email, lea_member.phone, lea_member.first_name) == (None, None, "")
     assert lea_member.user is None
-    assert not User.objects.filter(pk=user_pk).exists()
+    # The login is scrubbed and can never sign in again (audit rows may point at it).
+    login = User.objects.get(pk=user_pk)
+    assert (login.is_active, login.email, login.has_usable_password()) == (False, "", False)
+    assert "lea" not in login.username
     assert LedgerEntry.objects.filter(member=lea_member).count() == 1
     assert lea_member.balance == 40
     assert "_auth_user_id" not in client.session
