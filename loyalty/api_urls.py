@@ -14,5 +14,5 @@ urlpatterns = [
     *reward_urls,
     *webhook_urls,
     # Last: any other address under /api/v1/ gets a JSON 404, not the HTML page.
-    re_path(r"^.*$", api_not_found),
+    re_path(r"^[\s\S]*$", api_not_found),
 ]
