@@ -260,18 +260,26 @@ def punch_cards_for_activity(
                 max(card_type.max_stamps_per_day - _stamped_today(member.pk, card_type, at), 0),
             )
         if wanted > 0:
-            results.append(
-                _add(
-                    member,
-                    card_type,
-                    wanted,
-                    source=Stamp.Source.VISIT if visit is not None else Stamp.Source.PURCHASE,
-                    at=at,
-                    actor=actor,
-                    purchase=purchase,
-                    visit=visit,
-                )
-            )
+            try:
+                with transaction.atomic():
+                    results.append(
+                        _add(
+                            member,
+                            card_type,
+                            wanted,
+                            source=Stamp.Source.VISIT
+                            if visit is not None
+                            else Stamp.Source.PURCHASE,
+                            at=at,
+                            actor=actor,
+                            purchase=purchase,
+                            visit=visit,
+                        )
+                    )
+            except errors.RewardNotAvailable:
+                # The card's reward cannot be issued now (out of stock, withdrawn): the purchase
+                # or visit is still recorded; this card type gives no stamps for it.
+                continue
     return results
 
 

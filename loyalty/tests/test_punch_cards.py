@@ -11,6 +11,7 @@ from django.utils import timezone
 from loyalty import errors
 from loyalty.models import Event, PunchCard, PunchCardType, Stamp
 from loyalty.punch_cards import member_punch_cards
+from loyalty.selectors import ledger_drift
 from loyalty.services import (
     punch_card_stamp,
     punch_cards_expire_due,
@@ -26,6 +27,13 @@ from rewards.services import voucher_use
 from rewards.tests.factories import RewardFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _ledger_sound(db):
+    yield
+    assert ledger_drift() == []
+
 
 COFFEE = Decimal("3.50")
 
@@ -572,3 +580,28 @@ def test_a_refund_takes_stamps_from_every_card_type_the_purchase_stamped(member,
     purchase_refund(purchase=purchase, amount="7.00")
 
     assert (stamps_on(member, coffee), stamps_on(member, spend)) == (2, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# A reward that cannot be issued
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_card_whose_reward_is_out_of_stock_does_not_block_the_purchase(member, location):
+    kind = card_type(reward=RewardFactory(name="Free coffee", points_cost=None, stock=0))
+    visits = card_type(name="Visits", earn_on="visit", category="")
+    stamp(member, kind, count=9)
+
+    result = coffees(member, location, 2)
+
+    assert result.created and result.points == 7
+    assert result.vouchers == []
+    assert stamps_on(member, kind) == 9  # no stamps while the reward cannot be given
+    assert stamps_on(member, visits) == 1  # other cards collect as usual
+    with pytest.raises(errors.RewardNotAvailable):
+        stamp(member, kind)  # by hand, staff are told why
+
+    kind.reward.stock = 5
+    kind.reward.save()
+    assert len(coffees(member, location, 1).vouchers) == 1
+    assert_ledger_clean()

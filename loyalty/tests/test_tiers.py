@@ -18,7 +18,7 @@ from loyalty.models import (
     TierMetric,
     TierWindow,
 )
-from loyalty.selectors import program_get
+from loyalty.selectors import ledger_drift, program_get
 from loyalty.services import (
     purchase_record,
     purchase_refund,
@@ -37,6 +37,12 @@ from rewards.services import reward_redeem, voucher_issue
 from rewards.tests.factories import RewardFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _ledger_sound(db):
+    yield
+    assert ledger_drift() == []
 
 
 @pytest.fixture

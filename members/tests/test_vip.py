@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from loyalty import errors
 from loyalty.models import Event, VipMetric
+from loyalty.selectors import ledger_drift
 from loyalty.services import purchase_record, purchase_refund, visit_record
 from loyalty.tests.support import assert_ledger_clean, fresh
 from members.models import Member, VipMembership
@@ -19,6 +20,12 @@ from rewards.eligibility import Context, reasons_why_not
 from rewards.tests.factories import RewardFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _ledger_sound(db):
+    yield
+    assert ledger_drift() == []
 
 
 def buy(member, location, total, **kwargs):
