@@ -7,10 +7,11 @@ Rules (docs/tiers-vip-cards.md):
   over the window: the last N months, the calendar year so far, or the member's lifetime.
   Never the spendable balance, so redeeming never demotes.
 * The qualified tier is the highest whose threshold the value reaches.
-* Upgrade at once (``tier_evaluate`` runs after every purchase and visit). Each evaluation
-  at which the member qualifies for their tier extends ``tier_valid_until``: the end of the
-  next window plus the grace period (rolling: now + N months + grace; calendar year: end of
-  next year + grace; lifetime: now + grace).
+* Upgrade at once (``tier_evaluate`` runs after every purchase and visit). Each purchase or
+  visit at which the member qualifies for their tier extends ``tier_valid_until``: the end
+  of the next window plus the grace period (rolling: now + N months + grace; calendar year:
+  end of next year + grace; lifetime: now + grace). So a tier is kept for a window plus the
+  grace period after the last qualifying activity.
 * Downgrade only at re-evaluation (``tiers_reevaluate_all``, nightly) and only once
   ``tier_valid_until`` has passed: one step, or straight to the qualified tier (setting).
   A refund that undoes a qualification is handled by the same rule.
@@ -328,7 +329,10 @@ def tiers_reevaluate_all(*, as_of: datetime | None = None, chunk_size: int = 500
                     allow_downgrade=True,
                 )
                 new_id = d.new_tier.pk if d.new_tier else None
-                if new_id == m.tier_id and d.valid_until == m.tier_valid_until:
+                if new_id == m.tier_id:
+                    # Nothing to write: ``tier_valid_until`` is extended by the activity that
+                    # qualifies (tier_evaluate after each purchase or visit), so a quiet night
+                    # writes only the members whose tier changes.
                     continue
                 if new_id != m.tier_id:
                     changes.append(

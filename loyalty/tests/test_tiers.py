@@ -370,15 +370,24 @@ def test_downgrade_straight_lands_on_the_tier_still_qualified_for(program, membe
 
 def test_a_member_who_keeps_qualifying_keeps_the_tier(member, location, tiers):
     buy(member, location, "1200.00")
-    as_of = later(months=12, days=31)
 
-    # A purchase within the window before re-evaluation keeps Gold alive.
-    buy(member, location, "1000.00", occurred_at=timezone.now())
-    tiers_reevaluate_all(as_of=timezone.now() + timedelta(days=1))
-    assert fresh(member).tier_valid_until > later(months=12, days=30)
-
-    assert tiers_reevaluate_all(as_of=as_of) == 0
+    # Eleven months on, the purchase is still in the rolling window: Gold stays, and a
+    # quiet night writes nothing.
+    assert tiers_reevaluate_all(as_of=later(months=11)) == 0
     assert tier_of(member) == tiers[2]
+    # The qualifying purchase protects the tier for a window plus the grace period.
+    assert fresh(member).tier_valid_until >= later(months=12, days=29)
+
+
+def test_the_tier_is_kept_for_window_and_grace_after_the_last_qualifying_activity(
+    member, location, tiers
+):
+    buy(member, location, "1200.00")
+
+    assert tiers_reevaluate_all(as_of=later(months=12, days=29)) == 0
+    assert tier_of(member) == tiers[2]
+    assert tiers_reevaluate_all(as_of=later(months=12, days=31)) == 1
+    assert tier_of(member) == tiers[1]
 
 
 def test_a_refund_that_undoes_qualification_does_not_demote_at_once(
