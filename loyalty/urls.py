@@ -4,8 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from members.views import language_set
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before Django's own: the same URL and name, and a signed-in member keeps the choice.
+    path("i18n/setlang/", language_set, name="set_language"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("counter/", include("loyalty.counter_urls")),
     path("partner/", include("rewards.urls")),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import suppress
 from functools import wraps
 
 from django.conf import settings
@@ -24,10 +25,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.i18n import LANGUAGE_QUERY_PARAMETER
+from django.views.i18n import set_language as django_set_language
 
 from loyalty import errors
 from loyalty.forms import OneTimeTokenForm, form_token_new
@@ -42,6 +45,7 @@ from members.selectors import (
     member_history,
     member_purchase,
 )
+from members.services import member_update
 from rewards.codes import qr_svg, voucher_code_normalize
 from rewards.models import Reward, Voucher
 from rewards.selectors import (
@@ -134,6 +138,37 @@ def _entry_label(entry) -> str:
     if purchase is not None and (purchase.external_id or "").startswith("counter:"):
         return entry.reason.replace(purchase.external_id, f"#{purchase.pk}")
     return entry.reason or entry.get_kind_display()
+
+
+# --------------------------------------------------------------------------------------------
+# Language
+# --------------------------------------------------------------------------------------------
+
+
+def language_set(request: HttpRequest) -> HttpResponse:
+    """Switch the language like Django's ``set_language``; a signed-in member keeps it.
+
+    The footer switcher posts here. The member's language is what emails and SMS go out in
+    and what signing in restores, so it follows the switch. The kiosk is left out: it is a
+    shared tablet, and a customer changing its language there changes no one's membership.
+    """
+    response = django_set_language(request)
+    if request.method != "POST" or not request.user.is_authenticated:
+        return response
+    if (request.POST.get("next") or "").startswith(reverse("kiosk:home")):
+        return response
+    try:
+        language = translation.get_supported_language_variant(
+            request.POST.get(LANGUAGE_QUERY_PARAMETER) or ""
+        )
+    except LookupError:
+        return response
+    member = member_for_user(user=request.user)
+    if member is not None and member.language != language:
+        # Should the stored choice be refused, the switch of the page itself still stands.
+        with suppress(errors.LoyaltyError):
+            member_update(member=member, language=language)
+    return response
 
 
 # --------------------------------------------------------------------------------------------
