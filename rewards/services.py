@@ -154,6 +154,59 @@ def _deliver(voucher: Voucher, reward: Reward, at: datetime) -> None:
         VoucherUse.objects.create(voucher=voucher, amount=voucher.value, used_at=at)
 
 
+def _issue(
+    locked: Member,
+    current: Reward,
+    *,
+    origin: str,
+    at: datetime,
+    actor,
+    expires_at: datetime | None = None,
+    **fields: Any,
+) -> Voucher:
+    """Draw the prize (mystery gifts), take stock, create and deliver the voucher, record it.
+
+    The caller holds the member and reward locks and has checked eligibility (and spent the
+    points, passing the ledger entry in ``fields``).
+    """
+    delivered, draw = (current, {})
+    if current.kind == Reward.Kind.MYSTERY:
+        delivered, draw = _mystery_draw(current)
+    _take_stock(current)
+    if delivered.pk != current.pk:
+        _take_stock(delivered)
+    voucher = _new_voucher(
+        member=locked,
+        reward=delivered,
+        redeemed_reward=current if delivered.pk != current.pk else None,
+        origin=origin,
+        value=delivered.value,
+        remaining_value=delivered.value if delivered.kind == Reward.Kind.STORE_CREDIT else None,
+        issued_at=at,
+        expires_at=expires_at or _expiry(delivered, at),
+        issued_by=_actor(actor),
+        draw=draw,
+        **fields,
+    )
+    _deliver(voucher, delivered, at)
+    event_record(
+        type="voucher.issued",
+        member=locked,
+        actor=actor,
+        payload={
+            "voucher": voucher.pk,
+            "code": voucher.code,
+            "reward": delivered.pk,
+            "redeemed": current.pk,
+            "points": voucher.points_spent,
+            "origin": origin,
+            "reason": voucher.reason,
+        },
+        at=at,
+    )
+    return voucher
+
+
 def reward_redeem(
     *,
     member: Member,
@@ -198,12 +251,6 @@ def reward_redeem(
             if reason:
                 _raise_for(check, reason, ctx)
 
-        delivered, draw = (current, {})
-        if current.kind == Reward.Kind.MYSTERY:
-            delivered, draw = _mystery_draw(current)
-        _take_stock(current)
-        if delivered.pk != current.pk:
-            _take_stock(delivered)
         cost = current.points_cost or 0
         entry = None
         if cost:
@@ -216,35 +263,15 @@ def reward_redeem(
                 at=at,
                 actor=actor,
             )
-        voucher = _new_voucher(
-            member=locked,
-            reward=delivered,
-            redeemed_reward=current if delivered.pk != current.pk else None,
+        voucher = _issue(
+            locked,
+            current,
             origin=Voucher.Origin.REDEEMED,
+            at=at,
+            actor=actor,
             points_spent=cost,
-            value=delivered.value,
-            remaining_value=delivered.value if delivered.kind == Reward.Kind.STORE_CREDIT else None,
-            issued_at=at,
-            expires_at=_expiry(delivered, at),
-            issued_by=_actor(actor),
             ledger_entry=entry,
             idempotency_key=key,
-            draw=draw,
-        )
-        _deliver(voucher, delivered, at)
-        event_record(
-            type="voucher.issued",
-            member=locked,
-            actor=actor,
-            payload={
-                "voucher": voucher.pk,
-                "code": voucher.code,
-                "reward": delivered.pk,
-                "redeemed": current.pk,
-                "points": cost,
-                "origin": voucher.origin,
-            },
-            at=at,
         )
         member.balance = locked.balance
     return voucher
@@ -279,38 +306,8 @@ def voucher_issue(
         current = Reward.objects.select_for_update().filter(pk=reward.pk).first()
         if current is None or not current.is_active:
             raise errors.RewardNotAvailable(reasons=_("Not available"))
-        delivered, draw = (current, {})
-        if current.kind == Reward.Kind.MYSTERY:
-            delivered, draw = _mystery_draw(current)
-        _take_stock(current)
-        if delivered.pk != current.pk:
-            _take_stock(delivered)
-        voucher = _new_voucher(
-            member=locked,
-            reward=delivered,
-            redeemed_reward=current if delivered.pk != current.pk else None,
-            origin=origin,
-            value=delivered.value,
-            remaining_value=delivered.value if delivered.kind == Reward.Kind.STORE_CREDIT else None,
-            issued_at=at,
-            expires_at=expires_at or _expiry(delivered, at),
-            issued_by=_actor(actor),
-            reason=reason,
-            draw=draw,
-        )
-        _deliver(voucher, delivered, at)
-        event_record(
-            type="voucher.issued",
-            member=locked,
-            actor=actor,
-            payload={
-                "voucher": voucher.pk,
-                "code": voucher.code,
-                "reward": delivered.pk,
-                "origin": origin,
-                "reason": reason,
-            },
-            at=at,
+        voucher = _issue(
+            locked, current, origin=origin, at=at, actor=actor, reason=reason, expires_at=expires_at
         )
     return voucher
 
