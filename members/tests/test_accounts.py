@@ -309,6 +309,32 @@ def test_a_member_linked_elsewhere_while_the_code_was_on_its_way_is_not_taken(le
     assert anna.user == other
 
 
+def test_a_code_asked_for_by_another_login_does_not_link_the_member_to_mine(client, lea):
+    # given Bruno's login asked for a code for Anna's membership (say, Bruno is Anna's partner)
+    anna = counter_member()
+    bruno = portal_user("bruno@example.com")
+    claim_start(user=bruno, identifier=anna.card_number)
+    code = code_from_outbox()
+    # when Lea types that code
+    response = client.post(reverse("account:claim_code"), {"code": code})
+    # then there is no code for her login, and Anna stays unlinked
+    assert "no code waiting" in response.content.decode()
+    anna.refresh_from_db()
+    assert anna.user is None
+    assert ClaimCode.objects.get().attempts == 0
+
+
+def test_a_field_error_is_tied_to_its_field_for_screen_readers(client, lea):
+    response = client.post(reverse("account:claim"), {"identifier": ""})
+
+    html = response.content.decode()
+    field = re.search(r'<input[^>]*name="identifier"[^>]*>', html).group(0)
+    assert 'aria-invalid="true"' in field
+    described = re.search(r'aria-describedby="([^"]+)"', field).group(1).split()
+    errors = re.search(r'<ul class="field-errors" id="([^"]+)"', html).group(1)
+    assert errors in described
+
+
 def test_claim_codes_requested_too_often_are_refused(client, lea):
     for _ in range(5):
         client.post(reverse("account:claim"), {"identifier": "+358409999999"})

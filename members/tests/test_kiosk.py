@@ -302,6 +302,17 @@ def test_joining_requires_the_terms(tablet):
     assert not Visit.objects.exists()
 
 
+def test_a_joining_error_is_tied_to_its_field_for_screen_readers(tablet):
+    response = tablet.post(reverse("kiosk:enrol"), {"phone": "", "first_name": "Mikko"})
+
+    html = response.content.decode()
+    for name in ("phone", "terms"):
+        field = re.search(rf'<input[^>]*name="{name}"[^>]*>', html).group(0)
+        assert 'aria-invalid="true"' in field, name
+        described = re.search(r'aria-describedby="([^"]+)"', field).group(1).split()
+        assert any(f'class="kiosk-error" id="{d}"' in html for d in described), name
+
+
 def test_joining_records_the_consents_from_the_kiosk_and_checks_in(tablet, shop, coffee_card):
     response = tablet.post(
         reverse("kiosk:enrol"),
