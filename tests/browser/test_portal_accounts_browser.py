@@ -107,6 +107,46 @@ def test_claim_a_counter_membership_with_the_emailed_code(browser, live_server, 
     context.close()
 
 
+def test_delete_my_account_after_confirming_with_the_password(browser, live_server, cafe):
+    # given a member with a login, points and history
+    member = MemberFactory(email="anna@example.com", first_name="Anna", phone="+358401234567")
+    points_credit(member=member, points=60, reason="Purchase")
+    user = get_user_model().objects.create_user(
+        username="anna", email="anna@example.com", password=PASSWORD
+    )
+    Member.objects.filter(pk=member.pk).update(user=user)
+    from allauth.account.models import EmailAddress
+
+    EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+    context = browser.new_context(base_url=live_server.url, viewport=PHONE, locale="en-GB")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(reverse("account_login"))
+    page.get_by_label("Email").fill("anna@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").first.click()
+    page.wait_for_url(re.compile(r"^(?!.*/accounts/login/).*$"))
+
+    # when she goes from her account to privacy and deletes the account
+    page.get_by_role("link", name="My account").click()
+    page.get_by_role("link", name="Privacy").click()
+    page.get_by_role("link", name="Delete my account…").click()
+    page.get_by_role("heading", name="Delete my account", level=1).wait_for()
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_role("button", name="Delete my account").click()
+
+    # then she is signed out, her personal data is gone and the ledger's numbers stay
+    page.get_by_text("Your account is deleted").wait_for()
+    assert page.get_by_role("heading", name="Sign in").is_visible()
+    member.refresh_from_db()
+    assert member.erased_at is not None
+    assert (member.email, member.phone, member.first_name, member.user) == (None, None, "", None)
+    assert member.balance == 60
+    page.goto(reverse("account:profile"))
+    page.wait_for_url(re.compile(r"/accounts/login/"))
+    context.close()
+
+
 def test_account_pages_have_no_serious_accessibility_violations(browser, live_server, cafe):
     axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
     context = browser.new_context(base_url=live_server.url, viewport=PHONE, locale="en-GB")

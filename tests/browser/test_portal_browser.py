@@ -108,6 +108,12 @@ def test_member_sees_the_dashboard_redeems_a_reward_and_switches_to_finnish(
         finnish_expiry = date_format(localtime(voucher.expires_at), "DATE_FORMAT")
     assert page.get_by_test_id("voucher-expiry").inner_text() == finnish_expiry
     assert page.get_by_test_id("voucher-code").inner_text() == voucher.formatted_code
+    with translation.override("fi"):
+        finnish_vouchers = translation.gettext("Vouchers")
+    nav = page.locator(".portal-nav")
+    assert nav.get_by_role("link", name=finnish_vouchers, exact=True).is_visible()
+    # The member keeps the choice: emails come in Finnish, and the next sign-in opens in it.
+    assert Member.objects.get(pk=member.pk).language == "fi"
     context.close()
 
 
