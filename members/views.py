@@ -61,20 +61,11 @@ HISTORY_PAGE = 25
 VOUCHERS_SHOWN = 50
 CLAIM_PATH = "/account/claim/"
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
-_SVG_SIZE = re.compile(r'^<svg width="(\d+)" height="(\d+)"')
 
 
 def _qr(data: str, *, scale: int) -> str:
-    """Return the QR code as inline SVG that scales with the width CSS gives it.
-
-    ``qr_svg`` sets a fixed width and height without a viewBox; adding the viewBox lets the
-    code fill a phone's screen instead of being cut off or left small.
-    """
-    return _SVG_SIZE.sub(
-        lambda m: f'<svg width="{m[1]}" height="{m[2]}" viewBox="0 0 {m[1]} {m[2]}"',
-        qr_svg(data, scale=scale),
-        count=1,
-    )
+    """Return the QR code as inline SVG that scales with the width CSS gives it."""
+    return qr_svg(data, scale=scale)
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,5 +33,14 @@ def voucher_code_is_wellformed(code: str) -> bool:
 
 
 def qr_svg(data: str, *, scale: int = 5) -> str:
-    """Return an inline SVG QR code (no XML declaration) for ``data``."""
-    return segno.make(data, error="m").svg_inline(scale=scale, border=2)
+    """Return an inline SVG QR code (no XML declaration) for ``data`` that scales.
+
+    The viewBox is in modules, so CSS can make the code any size without cutting it off;
+    ``width`` and ``height`` give it ``scale`` pixels per module where no CSS sizes it.
+    """
+    # Never a Micro QR (segno.make picks one for short data such as a voucher code): phone
+    # cameras and many till scanners cannot read them.
+    qr = segno.make_qr(data, error="m")
+    width, height = qr.symbol_size(scale=scale, border=2)
+    svg = qr.svg_inline(border=2, omitsize=True)
+    return svg.replace("<svg ", f'<svg width="{width}" height="{height}" ', 1)

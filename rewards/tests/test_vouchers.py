@@ -85,6 +85,19 @@ def test_qr_code_is_an_inline_svg_of_the_code():
     assert qr_svg("ABCDE-FGHJM") != svg
 
 
+def test_qr_code_scales_with_css_and_keeps_a_size_without_it():
+    svg = qr_svg("ABCDE-FGHJK", scale=4)
+    opening = svg[: svg.index(">")]
+
+    # One viewBox in modules (a 21-module code, not a Micro QR that phones cannot read, plus
+    # a 2-module border each side), so CSS can size it freely; width and height in pixels
+    # for places that set no size.
+    assert opening.count("viewBox=") == 1
+    assert 'viewBox="0 0 25 25"' in opening
+    assert 'width="100"' in opening and 'height="100"' in opening
+    assert "scale(" not in svg
+
+
 @pytest.mark.parametrize(
     "code",
     [
