@@ -165,6 +165,12 @@ def voucher_show(request: HttpRequest, pk: int, voucher_pk: int) -> HttpResponse
             "member": voucher.member,
             "voucher": voucher,
             "qr": qr_svg(voucher.code, scale=6),
+            # A digital reward is handed over at the till: its code from the pool, or the
+            # download link, while the voucher can still be used.
+            "usable": voucher.is_usable(),
+            "digital": getattr(voucher, "digital_code", None)
+            if voucher.reward.kind == Reward.Kind.DIGITAL and voucher.is_usable()
+            else None,
         },
     )
 

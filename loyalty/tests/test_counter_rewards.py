@@ -153,6 +153,34 @@ def test_redeem_asks_for_confirmation_then_shows_the_voucher_code_qr_and_expiry(
     assert voucher.formatted_code in text(cashier_client.get(member_url(anna)))
 
 
+def test_voucher_page_shows_a_scalable_qr_and_the_digital_code_and_download_link(
+    cashier_client, anna
+):
+    from rewards.models import DigitalCode
+
+    ebook = RewardFactory(
+        name="E-book",
+        kind=Reward.Kind.DIGITAL,
+        points_cost=10,
+        digital_url="https://example.com/book.pdf",
+    )
+    DigitalCode.objects.create(reward=ebook, code="BOOK-1234")
+    give_points(anna, 50)
+    page = cashier_client.get(redeem_url(anna, ebook))
+
+    response = cashier_client.post(redeem_url(anna, ebook), {"token": token_of(page)})
+
+    shown = cashier_client.get(response.url)
+    assert 'data-testid="digital-code">BOOK-1234<' in html(shown)
+    assert 'href="https://example.com/book.pdf"' in html(shown)
+    # the QR code scales with the CSS width instead of being cut off
+    assert html(shown).count("viewBox=") == 1
+    # once used, the code and the link are no longer shown
+    Voucher.objects.filter(pk=Voucher.objects.get().pk).update(status=Voucher.Status.USED)
+    again = html(cashier_client.get(response.url))
+    assert "BOOK-1234" not in again and "book.pdf" not in again
+
+
 def test_double_submit_of_a_redemption_redeems_once(cashier_client, anna, coffee):
     give_points(anna, 250)
     token = token_of(cashier_client.get(redeem_url(anna, coffee)))
