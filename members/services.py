@@ -349,8 +349,9 @@ def member_erase(
     """Forget a member's personal data (GDPR erasure); keep the ledger's numbers anonymous.
 
     Name, phone, email, birth date, favourite categories and identifiers are removed, the
-    portal login is scrubbed and can never sign in again, the membership is closed. Ledger entries, lots, purchases and
-    vouchers stay (they are the business's accounts) but point to an anonymous member.
+    portal login is scrubbed and can never sign in again, the membership is closed. Ledger
+    entries, lots, purchases and vouchers stay (they are the business's accounts) but point
+    to an anonymous member.
     """
     at = at or timezone.now()
     with transaction.atomic():
