@@ -23,6 +23,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
+PORTAL_PAGES = [
+    "portal:dashboard",
+    "portal:card",
+    "portal:rewards",
+    "portal:vouchers",
+    "portal:history",
+    "account:profile",
+]
 
 
 def save_screenshot(page, name: str, tmp_path: Path) -> None:
@@ -144,7 +152,7 @@ def test_the_dashboard_has_no_serious_accessibility_violations(browser, logged_i
     page.set_viewport_size(PHONE)
 
     found = []
-    for name in ["portal:dashboard", "portal:rewards", "portal:card"]:
+    for name in PORTAL_PAGES:
         page.goto(reverse(name))
         results = axe_playwright.Axe().run(page)
         found += [
