@@ -1,7 +1,10 @@
 """Services of the rewards catalogue: redeem, issue, use and cancel vouchers, pay with points.
 
-Lock order, everywhere: the member row, then the reward row(s) in primary-key order, then
-the voucher row. Points move only through the ledger services of ``loyalty.services``.
+Lock order, everywhere: the member row first; then reward rows — the redeemed reward, and
+for a mystery gift its prizes after it in primary-key order; voucher rows are locked only
+while their member's row is held (``voucher_use`` and ``voucher_cancel`` lock the voucher
+before touching its rewards), so two writers never wait on each other's voucher. Points move
+only through the ledger services of ``loyalty.services``.
 """
 
 from __future__ import annotations
@@ -324,8 +327,8 @@ def voucher_use(
 ) -> Voucher:
     """Use a voucher at a location or by a partner; store credit may be drawn down in parts.
 
-    The member row, then the voucher row are locked, so two tills using one voucher at once: one succeeds,
-    the other is told it is already used. A partner can use only its own vouchers. With an
+    The member row, then the voucher row are locked, so two tills using one voucher at once:
+    one succeeds, the other is told it is already used. A partner can use only its own vouchers. With an
     ``idempotency_key``, a repeated call (a double submit of a store-credit draw-down) takes
     nothing more and returns the voucher as it is.
     """
@@ -440,16 +443,15 @@ def voucher_cancel(
             raise errors.VoucherAlreadyUsed(
                 _("Part of this store credit has been used; it cannot be cancelled.")
             )
-        for reward in sorted(
-            filter(None, {current.reward, current.redeemed_reward}), key=lambda r: r.pk
-        ):
-            if reward.stock is not None:
-                Reward.objects.filter(pk=reward.pk).update(stock=F("stock") + 1)
         if DigitalCode.objects.filter(voucher=current).exists():
             # The member has seen the code: it cannot be taken back or given to someone else.
             raise errors.VoucherAlreadyUsed(
                 _("The digital code of this voucher has been revealed; it cannot be cancelled.")
             )
+        # Stock goes back in the order redeeming took it: a mystery gift before its prize.
+        for reward in (current.redeemed_reward, current.reward):
+            if reward is not None and reward.stock is not None:
+                Reward.objects.filter(pk=reward.pk).update(stock=F("stock") + 1)
         current.status = Voucher.Status.CANCELLED
         current.cancelled_at = at
         current.cancelled_by = _actor(actor)
