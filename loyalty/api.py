@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db import transaction
 from django.http import JsonResponse
 from django.urls import path
@@ -28,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty import errors
-from loyalty.api_base import IdCursorPagination, error_body, idempotent
+from loyalty.api_base import IdCursorPagination, error_body, idempotent, validation_fields
 from loyalty.models import ApiKey, Event, Location, PunchCardType, Purchase, Source
 from loyalty.punch_cards import MAX_MANUAL_STAMPS, punch_card_stamp
 from loyalty.services import (
@@ -45,6 +46,7 @@ from members.models import Member
 
 P = ApiKey.Permission
 MAX_ID = 2**31 - 1
+MAX_BIGINT = 2**63 - 1
 BATCH_MAX = 1000
 BATCH_CHUNK = 100
 
@@ -252,8 +254,9 @@ class RefundOutSerializer(serializers.Serializer):
 
 
 class BatchInSerializer(serializers.Serializer):
+    # Items are checked one by one in the view, so a bad item (even null) gets its own result.
     purchases = serializers.ListField(
-        child=serializers.JSONField(), min_length=1, max_length=BATCH_MAX
+        child=serializers.JSONField(allow_null=True), min_length=1, max_length=BATCH_MAX
     )
 
 
@@ -610,10 +613,7 @@ class PurchaseBatchView(APIView):
         serializer = BatchItemSerializer(data=item)
         if serializer.is_valid():
             return dict(serializer.validated_data), None
-        fields = {
-            k: [str(m) for m in v] if isinstance(v, list) else [str(v)]
-            for k, v in serializer.errors.items()
-        }
+        fields = validation_fields(serializer.errors)
         first = next(iter(fields.values()), [""])[0]
         return None, error_body("invalid", first, fields)
 
@@ -731,10 +731,21 @@ class MemberStampView(APIView):
         return idempotent(stamp, request)
 
 
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number in the database's range (a bigger one is bad input, not a 500)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", MAX_BIGINT)
+        super().__init__(*args, **kwargs)
+
+
 class EventFilter(django_filters.FilterSet):
     type = django_filters.CharFilter(help_text=_("Only events of this type, e.g. points.earned."))
-    member = django_filters.NumberFilter(field_name="member_id")
-    after = django_filters.NumberFilter(
+    member = IdFilter(field_name="member_id")
+    after = IdFilter(
         field_name="id",
         lookup_expr="gt",
         help_text=_("Only events with an id above this one (the last id you have seen)."),

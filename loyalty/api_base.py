@@ -27,7 +27,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions, status
+from rest_framework import exceptions, parsers, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission
@@ -189,6 +189,16 @@ class ApiKeyThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with absurdly deep nesting answered as bad input (400), not a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError(_("The JSON is nested too deeply.")) from None
+
+
 class IdCursorPagination(CursorPagination):
     """Keyset pagination, newest first: constant time however long the list."""
 
@@ -215,6 +225,35 @@ def error_body(code: str, detail: str, fields: dict | None = None) -> dict:
     return {"code": code, "detail": detail, "fields": fields or {}}
 
 
+def validation_fields(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Flatten DRF validation errors into ``{"field": [messages]}``.
+
+    Errors inside lists and nested objects get dotted names (``lines.0.quantity``), so a
+    client reads plain messages instead of the text of Python objects.
+    """
+    name = prefix or "non_field_errors"
+    if isinstance(detail, dict):
+        fields: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            for field, messages in validation_fields(
+                value, f"{prefix}.{key}" if prefix else str(key)
+            ).items():
+                fields.setdefault(field, []).extend(messages)
+        return fields
+    if isinstance(detail, list):
+        fields = {}
+        for index, value in enumerate(detail):
+            if isinstance(value, dict | list):
+                # A list of nested results: DRF puts an empty entry for each valid item.
+                nested = validation_fields(value, f"{prefix}.{index}" if prefix else str(index))
+            else:
+                nested = {name: [str(value)]}
+            for field, messages in nested.items():
+                fields.setdefault(field, []).extend(messages)
+        return fields
+    return {name: [str(detail)]}
+
+
 def loyalty_error_response(exc: errors.LoyaltyError) -> Response:
     fields = {exc.field: [exc.detail]} if exc.field else {}
     return Response(error_body(exc.code, exc.detail, fields), status=exc.status)
@@ -235,8 +274,7 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        data = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        fields = {k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in data.items()}
+        fields = validation_fields(exc.detail)
         first = next(iter(fields.values()), [""])[0] if fields else ""
         response.data = error_body("invalid", first or _("The input is not valid."), fields)
         return response

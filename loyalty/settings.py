@@ -195,6 +195,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["loyalty.api_base.HasApiPermission"],
     "DEFAULT_THROTTLE_CLASSES": ["loyalty.api_base.ApiKeyThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env("API_RATE_LIMIT", default="1200/min")},
+    "DEFAULT_PARSER_CLASSES": [
+        "loyalty.api_base.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "loyalty.api_base.IdCursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -145,7 +145,10 @@ def webhook_url_check(url: str, *, resolve: bool = True) -> str:
     url = (url or "").strip()
     if not url:
         raise InvalidWebhookUrl(_("Enter the URL that receives the events."), field="url")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: "http://[::1"
+        raise InvalidWebhookUrl(_("Enter a valid URL."), field="url") from None
     if parts.scheme.lower() not in {"http", "https"}:
         raise InvalidWebhookUrl(
             _("Only http:// and https:// URLs can receive webhooks."), field="url"
