@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,7 +22,7 @@ from loyalty.api_base import IdCursorPagination, idempotent
 from loyalty.models import ApiKey, LedgerEntry, Source
 from loyalty.selectors import member_expiring_soon, member_next_release
 from members import services
-from members.models import Member
+from members.models import ConsentRecord, Member
 from members.selectors import member_identify
 
 P = ApiKey.Permission
@@ -59,6 +65,14 @@ class MemberVoucherSerializer(serializers.Serializer):
     remaining_value = serializers.DecimalField(max_digits=10, decimal_places=2, allow_null=True)
 
 
+class MemberConsentsSerializer(serializers.Serializer):
+    """The member's current choices (the latest consent record of each kind)."""
+
+    email = serializers.BooleanField(source="marketing_email")
+    sms = serializers.BooleanField(source="marketing_sms")
+    terms_accepted_at = serializers.DateTimeField(allow_null=True)
+
+
 class MemberSerializer(serializers.ModelSerializer):
     """A member as integrators see them (no internal tokens except the QR token for cards)."""
 
@@ -70,6 +84,7 @@ class MemberSerializer(serializers.ModelSerializer):
     benefits = serializers.SerializerMethodField()
     punch_cards = serializers.SerializerMethodField()
     vouchers = serializers.SerializerMethodField()
+    consents = MemberConsentsSerializer(source="*", read_only=True)
 
     class Meta:
         model = Member
@@ -92,6 +107,7 @@ class MemberSerializer(serializers.ModelSerializer):
             "benefits",
             "punch_cards",
             "vouchers",
+            "consents",
             "is_active",
             "enrolled_at",
         ]
@@ -158,6 +174,141 @@ class UpdateSerializer(EnrolSerializer):
     pass
 
 
+class ConsentInSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(
+        choices=ConsentRecord.Channel.choices,
+        help_text=_("email or sms (marketing), or terms (the programme's terms)."),
+    )
+    granted = serializers.BooleanField(help_text=_("true when given, false when withdrawn."))
+
+
+# --------------------------------------------------------------------------------------------
+# Examples
+# --------------------------------------------------------------------------------------------
+
+_MEMBER = {
+    "id": 42,
+    "card_number": "1000004207",
+    "phone": "+358401234567",
+    "email": "anna@example.com",
+    "first_name": "Anna",
+    "last_name": "Virtanen",
+    "birth_date": None,
+    "language": "fi",
+    "balance": 340,
+    "pending": 12,
+    "points_debt": 0,
+    "next_pending_release": "2025-01-14T09:15:00Z",
+    "expiring_soon": {"points": 40, "first_expiry": "2025-01-31T21:59:59Z"},
+    "tier": {
+        "name": "Silver",
+        "rank": 1,
+        "multiplier": "1.25",
+        "qualifying_value": "420.00",
+        "next_tier": "Gold",
+        "needed_for_next": "580.00",
+        "progress": "Spend €580.00 more to reach Gold.",
+        "keep": "",
+        "kept_until": "2025-12-31",
+    },
+    "vip": {"active": False, "until": None},
+    "benefits": ["SILVER10"],
+    "punch_cards": [
+        {
+            "card_type": 3,
+            "name": "Coffee card",
+            "stamps": 7,
+            "stamps_needed": 10,
+            "expires_at": None,
+        }
+    ],
+    "vouchers": [
+        {
+            "code": "H7K2MX9QPR",
+            "reward": "Free coffee",
+            "kind": "free_product",
+            "expires_at": "2025-01-31T21:59:59Z",
+            "remaining_value": None,
+        }
+    ],
+    "consents": {"email": True, "sms": False, "terms_accepted_at": "2024-03-01T10:00:00Z"},
+    "is_active": True,
+    "enrolled_at": "2024-03-01T10:00:00Z",
+}
+MEMBER_EXAMPLE = OpenApiExample("Member", value=_MEMBER, response_only=True)
+ENROL_EXAMPLES = [
+    OpenApiExample(
+        "Enrol at the till",
+        value={"phone": "+358401234567", "first_name": "Anna", "language": "fi"},
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Enrolled",
+        value={
+            **_MEMBER,
+            "email": None,
+            "last_name": "",
+            "balance": 0,
+            "pending": 0,
+            "next_pending_release": None,
+            "expiring_soon": {"points": 0, "first_expiry": None},
+            "tier": None,
+            "benefits": [],
+            "punch_cards": [],
+            "vouchers": [],
+            "consents": {"email": False, "sms": False, "terms_accepted_at": None},
+        },
+        response_only=True,
+        status_codes=["201"],
+    ),
+]
+UPDATE_EXAMPLES = [
+    OpenApiExample("New email address", value={"email": "anna.v@example.com"}, request_only=True),
+    OpenApiExample("Updated", value={**_MEMBER, "email": "anna.v@example.com"}, response_only=True),
+]
+CONSENT_EXAMPLES = [
+    OpenApiExample(
+        "Agrees to marketing by SMS", value={"channel": "sms", "granted": True}, request_only=True
+    ),
+    OpenApiExample(
+        "Withdraws email marketing",
+        value={"channel": "email", "granted": False},
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Consents now",
+        value={"email": True, "sms": True, "terms_accepted_at": "2024-03-01T10:00:00Z"},
+        response_only=True,
+        status_codes=["201"],
+    ),
+]
+LEDGER_EXAMPLES = [
+    OpenApiExample(
+        "Newest first",
+        value={
+            "next": "https://loyalty.example.com/api/v1/members/42/ledger/?cursor=cD0xMjM%3D",
+            "previous": None,
+            "results": [
+                {
+                    "id": 124,
+                    "kind": "earn",
+                    "kind_label": "Earned",
+                    "points": 12,
+                    "pending_points": 0,
+                    "debt_points": 0,
+                    "balance_after": 340,
+                    "reason": "",
+                    "source_type": "purchase",
+                    "purchase": 981,
+                    "created_at": "2024-12-01T09:15:00Z",
+                }
+            ],
+        },
+        response_only=True,
+    )
+]
+
+
 class MemberListCreate(APIView):
     required_permission = P.ENROL
 
@@ -169,6 +320,7 @@ class MemberListCreate(APIView):
         parameters=[
             OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
         ],
+        examples=ENROL_EXAMPLES,
     )
     def post(self, request):
         data = _validated(EnrolSerializer, request.data)
@@ -195,8 +347,20 @@ class MemberIdentify(APIView):
     @extend_schema(
         operation_id="members_identify",
         summary="Find a member by phone, card number, email or QR token",
-        parameters=[OpenApiParameter("identifier", str, required=True)],
+        parameters=[
+            OpenApiParameter(
+                "identifier",
+                str,
+                required=True,
+                description=_(
+                    "A phone number (any common notation; encode + as %2B), a card number, "
+                    "an email address or the QR token of the member's card."
+                ),
+                examples=[OpenApiExample("Phone", value="+358401234567")],
+            )
+        ],
         responses={200: MemberSerializer, **errors_for(400, 404)},
+        examples=[MEMBER_EXAMPLE],
     )
     def get(self, request):
         identifier = request.query_params.get("identifier", "")
@@ -210,6 +374,7 @@ class MemberDetail(APIView):
         operation_id="members_retrieve",
         summary="A member with balances, tier, VIP, cards and vouchers",
         responses={200: MemberSerializer, **errors_for(404)},
+        examples=[MEMBER_EXAMPLE],
     )
     def get(self, request, pk: int):
         return Response(MemberSerializer(get_object_or_404(Member, pk=pk)).data)
@@ -219,6 +384,7 @@ class MemberDetail(APIView):
         summary="Update a member's profile",
         request=UpdateSerializer,
         responses={200: MemberSerializer, **errors_for(400, 404, 409)},
+        examples=UPDATE_EXAMPLES,
     )
     def patch(self, request, pk: int):
         member = get_object_or_404(Member, pk=pk)
@@ -270,10 +436,41 @@ class MemberLedger(generics.ListAPIView):
     @extend_schema(
         operation_id="members_ledger",
         summary="Ledger history of a member",
-        responses={200: LedgerEntrySerializer(many=True), **errors_for(404)},
+        responses={200: LedgerEntrySerializer(many=True), **errors_for(400, 404)},
+        examples=LEDGER_EXAMPLES,
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class MemberConsents(APIView):
+    required_permission = P.ENROL
+
+    @extend_schema(
+        operation_id="members_consent",
+        summary="Record a consent given or withdrawn (marketing by email or SMS, the terms)",
+        description=_(
+            "Each call adds a consent record with its time and the source 'api'; the "
+            "answer is the member's consents now."
+        ),
+        request=ConsentInSerializer,
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)
+        ],
+        responses={201: MemberConsentsSerializer, **errors_for(400, 404, 409)},
+        examples=CONSENT_EXAMPLES,
+    )
+    def post(self, request, pk: int):
+        member = get_object_or_404(Member, pk=pk)
+        data = _validated(ConsentInSerializer, request.data)
+
+        def consent():
+            services.member_consent_set(
+                member=member, channel=data["channel"], granted=data["granted"], source=Source.API
+            )
+            return Response(MemberConsentsSerializer(member).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(consent, request)
 
 
 def _validated(serializer_class, data, **kwargs) -> dict:
@@ -287,4 +484,5 @@ urlpatterns = [
     path("members/identify/", MemberIdentify.as_view(), name="api-members-identify"),
     path("members/<int:pk>/", MemberDetail.as_view(), name="api-member"),
     path("members/<int:pk>/ledger/", MemberLedger.as_view(), name="api-member-ledger"),
+    path("members/<int:pk>/consents/", MemberConsents.as_view(), name="api-member-consents"),
 ]

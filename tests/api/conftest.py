@@ -33,6 +33,14 @@ class ApiClient:
     def get(self, url, data=None, **headers):
         return self.client.get(url, data, headers={**self.headers, **headers})
 
+    def patch(self, url, body=None, **headers):
+        return self.client.patch(
+            url,
+            json.dumps({} if body is None else body),
+            content_type="application/json",
+            headers={**self.headers, **headers},
+        )
+
     def post(self, url, body=None, **headers):
         return self.client.post(
             url,

@@ -17,6 +17,8 @@ ENDPOINTS = {
     "enrol": ("post", "/api/v1/members/", {"phone": "+358401112233"}),
     "identify": ("get", "/api/v1/members/identify/?identifier={phone}", None),
     "member": ("get", "/api/v1/members/{member}/", None),
+    "update": ("patch", "/api/v1/members/{member}/", {"first_name": "Anni"}),
+    "consent": ("post", "/api/v1/members/{member}/consents/", {"channel": "sms", "granted": True}),
     "ledger": ("get", "/api/v1/members/{member}/ledger/", None),
     "quote": ("post", "/api/v1/purchases/quote/", {"member": "{member}", "total": "10.00"}),
     "record": (
@@ -81,7 +83,7 @@ def call(client: ApiClient, name: str, world: dict):
     url = url.format(**world).replace("+", "%2B")
     if method == "get":
         return client.get(url)
-    return client.post(url, _fill(body, world))
+    return getattr(client, method)(url, _fill(body, world))
 
 
 @pytest.mark.parametrize("name", sorted(ENDPOINTS))
