@@ -16,7 +16,11 @@ urlpatterns = [
     path("api/v1/", include("loyalty.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="api-schema", template_name="api/redoc.html"),
+        name="api-redoc",
+    ),
     path("accounts/", include("allauth.urls")),
     path("account/", include("members.account_urls")),
     path("kiosk/", include("members.kiosk_urls")),
