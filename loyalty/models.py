@@ -926,7 +926,7 @@ class PunchCardType(models.Model):
                 condition=Q(stamps_needed__gte=1), name="punchcardtype_needs_stamps"
             ),
             models.CheckConstraint(
-                condition=~Q(earn_on="spend") | Q(spend_step__gt=0),
+                condition=~Q(earn_on="spend") | Q(spend_step__isnull=False, spend_step__gt=0),
                 name="punchcardtype_spend_has_step",
             ),
             models.CheckConstraint(

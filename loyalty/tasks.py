@@ -33,3 +33,31 @@ def webhook_deliver(delivery_id: int) -> None:
 def webhook_retry_due() -> int:
     """Queue the webhook deliveries whose next attempt is due."""
     return webhooks.webhook_retry_due()
+
+
+@shared_task(name="loyalty.tiers_reevaluate_all", ignore_result=True)
+def tiers_reevaluate_all() -> int:
+    """Re-evaluate every member's tier (downgrades after window and grace)."""
+    return services.tiers_reevaluate_all()
+
+
+@shared_task(name="loyalty.punch_cards_expire_due", ignore_result=True)
+def punch_cards_expire_due() -> int:
+    """Close punch cards whose validity has ended."""
+    return services.punch_cards_expire_due()
+
+
+@shared_task(name="loyalty.vip_memberships_end_due", ignore_result=True)
+def vip_memberships_end_due() -> dict:
+    """Renew automatic VIP that still qualifies and end the rest."""
+    from members.vip import vip_memberships_end_due as end_due
+
+    return end_due()
+
+
+@shared_task(name="loyalty.vouchers_expire_due", ignore_result=True)
+def vouchers_expire_due() -> int:
+    """Mark vouchers past their expiry as expired."""
+    from rewards.services import vouchers_expire_due as expire_due
+
+    return expire_due()

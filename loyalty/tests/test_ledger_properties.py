@@ -56,6 +56,7 @@ class Lot:
     available: bool
     available_at: datetime
     expires_at: datetime | None
+    expired: int = 0
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Bought:
     lot: Lot | None
     refunded_cents: int = 0
     clawed: int = 0
+    forgiven: int = 0
 
 
 def draw_order(lot: Lot):
@@ -257,6 +259,14 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.balance -= take
             else:
                 self.pending -= take
+        # Points of this purchase that already expired are forgiven, not taken twice.
+        if own is not None and left:
+            forgive = min(left, own.expired - bought.forgiven)
+            left -= forgive
+            bought.forgiven += forgive
+            assert refund.points_forgiven == forgive
+            if forgive:
+                event("refund of expired points forgiven")
         from_others = min(left, self.balance)
         self._draw(from_others)
         self.balance -= from_others
@@ -274,6 +284,7 @@ class LedgerMachine(RuleBasedStateMachine):
         for lot in self.lots:
             if lot.expires_at is not None and lot.expires_at <= as_of and lot.remaining:
                 expected += lot.remaining
+                lot.expired += lot.remaining
                 if lot.available:
                     self.balance -= lot.remaining
                 else:
