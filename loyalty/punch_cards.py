@@ -11,7 +11,8 @@ Rules (docs/tiers-vip-cards.md):
   They come off the collecting card; if that is not enough because the purchase helped
   complete an earlier card whose voucher is still unused, that voucher is cancelled and
   the earlier card's remaining stamps move back to the collecting card. A voucher already
-  used is not taken back (the missing stamps are forgiven).
+  used, or one that cannot be cancelled (store credit partly spent, a digital code shown),
+  is not taken back (the missing stamps are forgiven).
 * Expired cards are closed by ``punch_cards_expire_due`` (a scheduled job).
 """
 
@@ -327,13 +328,21 @@ def punch_cards_refund(
                 .order_by("-completed_at", "-pk")
                 .first()
             )
+            reopen = False
             if completed and completed.voucher and completed.voucher.is_usable(at=at):
-                voucher_cancel(
-                    voucher=completed.voucher,
-                    actor=actor,
-                    reason=_("Purchase refunded: the card is no longer full"),
-                    at=at,
-                )
+                try:
+                    voucher_cancel(
+                        voucher=completed.voucher,
+                        actor=actor,
+                        reason=_("Purchase refunded: the card is no longer full"),
+                        at=at,
+                    )
+                    reopen = True
+                except errors.VoucherAlreadyUsed:
+                    # Part of a store credit spent, or a digital code already shown: the
+                    # reward counts as used, so its stamps are forgiven as for a used one.
+                    pass
+            if reopen:
                 completed.status = PunchCard.Status.EXPIRED
                 completed.save(update_fields=["status"])
                 # The earlier card's stamps move back onto the collecting card.

@@ -554,9 +554,7 @@ def test_a_refund_forgives_the_stamps_of_a_voucher_already_used(member, location
     assert_ledger_clean()
 
 
-def test_a_refund_forgives_the_stamps_of_a_digital_reward_whose_code_was_shown(
-    member, location
-):
+def test_a_refund_forgives_the_stamps_of_a_digital_reward_whose_code_was_shown(member, location):
     from rewards.models import DigitalCode, Reward
 
     ebook = RewardFactory(name="E-book", kind=Reward.Kind.DIGITAL, points_cost=None)
