@@ -780,6 +780,25 @@ class EventFeedView(generics.ListAPIView):
         ),
         tags=["events"],
         responses={200: EventSerializer(many=True), **errors_for(400, 404)},
+        examples=[
+            OpenApiExample(
+                "Events after id 90411",
+                value={
+                    "next": None,
+                    "previous": None,
+                    "results": [
+                        {
+                            "id": 90412,
+                            "type": "points.earned",
+                            "member": 42,
+                            "payload": {"points": 12, "purchase": 981, "balance": 352},
+                            "created_at": "2024-12-01T09:15:00Z",
+                        }
+                    ],
+                },
+                response_only=True,
+            )
+        ],
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
