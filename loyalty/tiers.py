@@ -440,8 +440,13 @@ def tier_set_manual(
             },
             at=as_of,
         )
-    if tier is None:
-        tier_evaluate(member=member, as_of=as_of, allow_downgrade=True, actor=actor)
+        if tier is None:
+            # In the same transaction: removing the floor and the tier it leads to are one
+            # change, never half written.
+            tier_evaluate(
+                member=locked, as_of=as_of, allow_downgrade=True, actor=actor, locked=True
+            )
+            member.tier_id, member.tier_valid_until = locked.tier_id, locked.tier_valid_until
     return member
 
 
