@@ -158,6 +158,10 @@ class MemberSerializer(serializers.ModelSerializer):
         active = [
             v for v in member_vouchers(member=obj, status=Voucher.Status.ISSUED) if v.is_usable()
         ]
+        # A partner's key sees only that partner's vouchers, here as on /vouchers/.
+        partner_id = self.context.get("partner_id")
+        if partner_id is not None:
+            active = [v for v in active if v.reward.partner_id == partner_id]
         return MemberVoucherSerializer(active, many=True).data
 
 
@@ -336,7 +340,10 @@ class MemberListCreate(APIView):
                 location=request.auth.location,
                 via=Source.API,
             )
-            return Response(MemberSerializer(member).data, status=status.HTTP_201_CREATED)
+            return Response(
+                MemberSerializer(member, context=_context(request)).data,
+                status=status.HTTP_201_CREATED,
+            )
 
         return idempotent(enrol, request)
 
@@ -364,7 +371,9 @@ class MemberIdentify(APIView):
     )
     def get(self, request):
         identifier = request.query_params.get("identifier", "")
-        return Response(MemberSerializer(member_identify(identifier=identifier)).data)
+        return Response(
+            MemberSerializer(member_identify(identifier=identifier), context=_context(request)).data
+        )
 
 
 class MemberDetail(APIView):
@@ -377,7 +386,9 @@ class MemberDetail(APIView):
         examples=[MEMBER_EXAMPLE],
     )
     def get(self, request, pk: int):
-        return Response(MemberSerializer(get_object_or_404(Member, pk=pk)).data)
+        return Response(
+            MemberSerializer(get_object_or_404(Member, pk=pk), context=_context(request)).data
+        )
 
     @extend_schema(
         operation_id="members_update",
@@ -394,7 +405,7 @@ class MemberDetail(APIView):
             changes = {k: (v or None) if k in {"phone", "email"} else v for k, v in data.items()}
             services.member_update(member=member, **changes)
             member.refresh_from_db()
-            return Response(MemberSerializer(member).data)
+            return Response(MemberSerializer(member, context=_context(request)).data)
 
         return idempotent(update, request)
 
@@ -471,6 +482,13 @@ class MemberConsents(APIView):
             return Response(MemberConsentsSerializer(member).data, status=status.HTTP_201_CREATED)
 
         return idempotent(consent, request)
+
+
+def _context(request) -> dict:
+    """Serializer context: the partner whose key this is (its own or its location's), if any."""
+    key = request.auth
+    partner_id = key.partner_id or (key.location.partner_id if key.location else None)
+    return {"partner_id": partner_id}
 
 
 def _validated(serializer_class, data, **kwargs) -> dict:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from loyalty.models import Benefit, Event, PointsLot, Source, Tier
 from members.models import ConsentRecord, Member
 from members.tests.factories import MemberFactory
-from rewards.tests.factories import give_points, redeemed_voucher
+from rewards.tests.factories import give_points, issued_voucher, redeemed_voucher
 
 from .support import assert_error, writes
 
@@ -224,3 +224,19 @@ def test_consents_need_the_enrol_permission(partner_key, no_permission_key, memb
         response = key.client().post(_url(member, "consents/"), {"channel": "sms", "granted": True})
         assert_error(response, 403, "permission_denied")
     assert not ConsentRecord.objects.filter(member=member).exists()
+
+
+def test_a_partner_key_sees_only_its_partners_vouchers_on_the_member(
+    partner_key, api, member, reward, partner_reward
+):
+    ours = issued_voucher(member, partner_reward)
+    theirs = issued_voucher(member, reward)
+    seen = partner_key.client().get(_url(member)).json()["vouchers"]
+    assert [v["code"] for v in seen] == [ours.code]
+    identified = partner_key.client().get("/api/v1/members/identify/", {"identifier": member.email})
+    assert [v["code"] for v in identified.json()["vouchers"]] == [ours.code]
+    # A till of the programme sees both.
+    assert {v["code"] for v in api.get(_url(member)).json()["vouchers"]} == {
+        ours.code,
+        theirs.code,
+    }
