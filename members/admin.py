@@ -60,7 +60,7 @@ from loyalty.tiers import member_benefits, tier_progress
 from members.forms import MEMBER_PROFILE_FIELDS, MemberAdminForm
 from members.models import Member, VipMembership
 from members.selectors import members_matching
-from members.services import member_enroll, member_rotate_qr_token, member_update
+from members.services import member_enroll, member_erase, member_rotate_qr_token, member_update
 from members.vip import vip_grant
 
 TIMELINE_LENGTH = 20
@@ -97,6 +97,7 @@ class MemberAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+    actions = ["erase_personal_data"]
     readonly_fields = (
         "card",
         "balance",
@@ -108,6 +109,31 @@ class MemberAdmin(admin.ModelAdmin):
         "enrolled_by",
         "last_activity_at",
     )
+
+    @admin.action(
+        description=_("Erase personal data (GDPR request; keeps the ledger's numbers)"),
+        permissions=["erase"],
+    )
+    def erase_personal_data(self, request: HttpRequest, queryset) -> None:
+        """Erase the selected members' personal data at their request, through the service."""
+        erased = 0
+        for member in queryset.filter(erased_at__isnull=True).order_by("pk")[:100]:
+            member_erase(member=member, actor=request.user)
+            erased += 1
+        self.message_user(
+            request,
+            ngettext(
+                "Personal data of %(count)s member erased.",
+                "Personal data of %(count)s members erased.",
+                erased,
+            )
+            % {"count": erased},
+            messages.SUCCESS,
+        )
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("members.delete_member")
+
     add_fieldsets = (
         (
             None,
