@@ -804,6 +804,32 @@ class EventFeedView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
+class HealthOutSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok"])
+
+
+class HealthView(APIView):
+    """Liveness probe: the web process answers. No key, no throttle, no database query."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes: list = []
+
+    @extend_schema(
+        operation_id="health",
+        summary='Liveness probe: answers {"status": "ok"} without a key or the database',
+        description=_(
+            "For load balancers and monitoring. It tells that a web process is up and "
+            "answering; it does not query the database, so it stays cheap under load."
+        ),
+        tags=["health"],
+        auth=[],
+        responses={200: HealthOutSerializer},
+    )
+    def get(self, request):
+        return Response({"status": "ok"})
+
+
 @csrf_exempt
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
     """Answer an address under /api/v1/ that matches no endpoint in the API's error shape."""
@@ -819,4 +845,5 @@ urlpatterns = [
     path("visits/", VisitView.as_view(), name="api-visits"),
     path("members/<int:pk>/stamps/", MemberStampView.as_view(), name="api-member-stamps"),
     path("events/", EventFeedView.as_view(), name="api-events"),
+    path("health/", HealthView.as_view(), name="api-health"),
 ]
