@@ -571,7 +571,7 @@ def redis_cleanup(url: str) -> None:
 
     client = redis.Redis.from_url(url)
     queued = client.llen("default")
-    keys = ["default", "webhooks", *client.scan_iter("_kombu.binding.*")]
+    keys = ["default", "webhooks", *client.scan_iter("_kombu.binding*")]
     client.delete(*keys)
     log(f"  redis: {queued:,} dispatch tasks were queued; queue deleted")
 
