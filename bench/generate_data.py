@@ -165,7 +165,8 @@ def chunk_sql(*, lo: int, hi: int, k: int, now: str, base: dict[str, int], home:
         INSERT INTO members_member (
             id, phone, email, first_name, last_name, birth_date, language, card_number,
             qr_token, balance, pending, points_debt, lifetime_points, first_purchase_at,
-            last_activity_at, enrolled_at, enrolled_via, is_active, home_location_id)
+            last_activity_at, enrolled_at, enrolled_via, is_active, home_location_id,
+            marketing_email, marketing_sms, message_frequency, favourite_categories)
         SELECT member_id,
             '+35850' || lpad(member_id::text, 7, '0'),
             'member' || member_id || '@bench.example',
@@ -177,7 +178,8 @@ def chunk_sql(*, lo: int, hi: int, k: int, now: str, base: dict[str, int], home:
             'q' || lpad(member_id::text, 9, '0') || substr(md5(member_id::text), 1, 22),
             balance, pending, 0, lifetime, first_purchase_at, end_at, enrolled_at,
             'import', true,
-            ({homes})[1 + i % {len(home)}]
+            ({homes})[1 + i % {len(home)}],
+            false, false, 'any', '[]'::jsonb
         FROM agg CROSS JOIN LATERAL (SELECT '9' || lpad(member_id::text, 10, '0') AS body) b
     """
     lots = f"""
@@ -275,7 +277,7 @@ def main() -> None:
         if "bench" not in db["NAME"]:
             sys.exit("--reset works only on a database whose name contains 'bench'.")
         with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE " + ", ".join(TABLES))
+            cursor.execute("TRUNCATE " + ", ".join(TABLES) + " CASCADE")
         print("tables emptied")
     locations = ensure_programme()
     base = {
