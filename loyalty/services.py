@@ -846,7 +846,7 @@ def _member_state(member: Member, *, program: Program, at: datetime) -> engine.M
 
 
 def _after_activity(
-    locked: Member, *, at: datetime, actor, location, **activity: Any
+    locked: Member, *, at: datetime, actor, location, program: Program, **activity: Any
 ) -> tuple[Any, ...]:
     """Stamp punch cards, then check tier and VIP status after a purchase or a visit."""
     from loyalty.punch_cards import punch_cards_for_activity
@@ -857,7 +857,6 @@ def _after_activity(
         member=locked, location=location, at=at, actor=actor, **activity
     )
     now = timezone.now()
-    program = program_get()
     tier_evaluate(member=locked, as_of=now, program=program, locked=True)
     vip_evaluate(member=locked, as_of=now, program=program)
     return tuple(stamps)
@@ -1022,6 +1021,7 @@ def purchase_record(
             at=at,
             actor=actor,
             location=location,
+            program=program,
             purchase=purchase,
             total=total,
             lines=cleaned,
@@ -1242,7 +1242,7 @@ def visit_record(
         locked.last_activity_at = at
         # Not a model field: what the visit did to punch cards, for the page that recorded it.
         visit.stamp_results = _after_activity(
-            locked, at=at, actor=actor, location=location, visit=visit
+            locked, at=at, actor=actor, location=location, program=program, visit=visit
         )
         event_record(
             type="visit.recorded",
