@@ -6,6 +6,7 @@ from django.utils import translation
 
 from loyalty.celery import app as celery_app
 from loyalty.models import Program
+from loyalty.selectors import config_changed
 from loyalty.tests.factories import LocationFactory, cashier, manager
 from members.tests.factories import MemberFactory
 
@@ -17,6 +18,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords and not ON_POSTGRES:
             item.add_marker(skip_pg)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_configuration_cache():
+    # Each test has its own database state; never reuse another test's cached programme.
+    config_changed()
+    yield
+    config_changed()
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,29 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+def _config_changed() -> None:
+    # Keeps the per-process configuration cache (loyalty.selectors) coherent; no rule here.
+    from loyalty.selectors import config_changed
+
+    config_changed()
+
+
+class ConfigModel(models.Model):
+    """A model whose rows are programme configuration, cached by loyalty.selectors."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        _config_changed()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        _config_changed()
+        return result
+
+
 class Rounding(models.TextChoices):
     DOWN = "down", _("Round down (never give a part point)")
     HALF_UP = "half_up", _("Round half up (0.5 and more gives a point)")
@@ -230,6 +253,7 @@ class Program(models.Model):
     def save(self, *args, **kwargs):
         self.pk = 1
         super().save(*args, **kwargs)
+        _config_changed()
 
 
 class Location(models.Model):
@@ -276,7 +300,7 @@ class Location(models.Model):
         return self.name
 
 
-class EarnRule(models.Model):
+class EarnRule(ConfigModel):
     """An extra earning rule the engine applies on top of the base rate.
 
     Multipliers raise the base points of the purchase lines they match (by category or SKU);
@@ -756,7 +780,7 @@ class Benefit(models.Model):
         return self.name
 
 
-class Tier(models.Model):
+class Tier(ConfigModel):
     """A level of the programme (Bronze, Silver, Gold…), reached by the programme's metric.
 
     The member's tier multiplies the base points (its own award line). Upgrades happen at

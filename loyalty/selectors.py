@@ -2,27 +2,70 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Min, QuerySet, Sum
 from django.utils import timezone
 
 from loyalty.engine import Rules, RuleSpec
 from loyalty.models import EarnRule, LedgerEntry, Location, PointsLot, Program, Purchase
 
+# The programme's configuration (settings, earning rules, tiers) is read on every purchase
+# but changes rarely, so each process keeps it for a few seconds. Saving a configuration
+# model calls ``config_changed()``, which bumps a generation number in Django's cache: the
+# process that saved sees the change at once, others within CONFIG_TTL seconds (at once
+# when CACHE_URL points at a shared cache such as Redis).
+CONFIG_TTL = 5.0
+_GENERATION_KEY = "loyalty:config-generation"
+_memo: dict = {"generation": None, "loaded_at": 0.0, "values": {}}
+
+
+def _config(name: str, load):
+    generation = cache.get(_GENERATION_KEY, 0)
+    now = time.monotonic()
+    if _memo["generation"] != generation or now - _memo["loaded_at"] > CONFIG_TTL:
+        _memo.update(generation=generation, loaded_at=now, values={})
+    values = _memo["values"]
+    if name not in values:
+        values[name] = load()
+    return values[name]
+
+
+def config_changed() -> None:
+    """Forget the cached configuration, here and (through the cache) in other processes."""
+    try:
+        cache.incr(_GENERATION_KEY)
+    except ValueError:
+        cache.set(_GENERATION_KEY, 1, None)
+    _memo.update(generation=None, values={})
+
 
 def program_get() -> Program:
     """Return the programme, creating it with defaults on first use."""
-    program, _created = Program.objects.get_or_create(pk=1)
-    return program
+    return _config("program", lambda: Program.objects.get_or_create(pk=1)[0])
 
 
 def program_rules(*, program: Program | None = None) -> Rules:
     """Return the snapshot of settings and earning rules that the engine works from."""
     program = program or program_get()
-    specs = tuple(
+    specs = _config("earn_rules", _earn_rule_specs)
+    return Rules(
+        currency=program.currency,
+        earn_rate=program.earn_rate,
+        rounding=program.rounding,
+        first_purchase_bonus=program.first_purchase_bonus,
+        points_per_visit=program.points_per_visit,
+        welcome_bonus=program.welcome_bonus,
+        earn_rules=specs,
+    )
+
+
+def _earn_rule_specs() -> tuple[RuleSpec, ...]:
+    return tuple(
         RuleSpec(
             id=r.pk,
             name=r.name,
@@ -37,15 +80,13 @@ def program_rules(*, program: Program | None = None) -> Rules:
         )
         for r in EarnRule.objects.filter(is_active=True).order_by("pk")
     )
-    return Rules(
-        currency=program.currency,
-        earn_rate=program.earn_rate,
-        rounding=program.rounding,
-        first_purchase_bonus=program.first_purchase_bonus,
-        points_per_visit=program.points_per_visit,
-        welcome_bonus=program.welcome_bonus,
-        earn_rules=specs,
-    )
+
+
+def tiers_ordered() -> list:
+    """Return the tiers, lowest rank first (cached like the rest of the configuration)."""
+    from loyalty.models import Tier
+
+    return _config("tiers", lambda: list(Tier.objects.order_by("rank")))
 
 
 def locations_for_staff(*, user) -> QuerySet[Location]:

@@ -71,6 +71,12 @@ def _schedule_dispatch() -> None:
     connection = transaction.get_connection()
     if any(cb[1] is _dispatch_after_commit for cb in connection.run_on_commit):
         return
+    from loyalty.models import WebhookSubscription
+
+    # With nobody subscribed there is nothing to deliver now: the periodic "Dispatch
+    # events" job marks the events handed over, and a till's request stays short.
+    if not WebhookSubscription.objects.filter(is_active=True).exists():
+        return
     transaction.on_commit(_dispatch_after_commit)
 
 
@@ -834,9 +840,13 @@ class PurchaseResult:
 
 
 def _member_state(member: Member, *, program: Program, at: datetime) -> engine.MemberState:
-    from loyalty.models import Tier
+    from loyalty.selectors import tiers_ordered
 
-    tier = Tier.objects.filter(pk=member.tier_id).first() if member.tier_id else None
+    tier = (
+        next((t for t in tiers_ordered() if t.pk == member.tier_id), None)
+        if member.tier_id
+        else None
+    )
     return engine.MemberState(
         is_first_purchase=member.first_purchase_at is None,
         tier_name=tier.name if tier else "",

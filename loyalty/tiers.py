@@ -57,7 +57,10 @@ _ZERO = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_pla
 
 
 def tiers_ordered() -> list[Tier]:
-    return list(Tier.objects.order_by("rank"))
+    """Return the tiers, lowest rank first."""
+    from loyalty.selectors import tiers_ordered as cached_tiers
+
+    return cached_tiers()
 
 
 def tiers_validate(tiers: list[Tier]) -> None:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from loyalty.models import Benefit, LedgerEntry, PointsLot, Program, PunchCardType, Tier
 from loyalty.punch_cards import punch_card_stamp
+from loyalty.selectors import config_changed
 from loyalty.services import purchase_record
 from members.models import Member, VipMembership
 from members.tests.factories import MemberFactory
@@ -43,6 +44,7 @@ def member_with_login(username: str, **member_fields) -> tuple[Member, object]:
 @pytest.fixture
 def anna(program, location):
     Program.objects.filter(pk=1).update(name="Café Aroma", points_name="beans")
+    config_changed()
     member, user = member_with_login("anna", first_name="Anna", last_name="Virtanen")
     return member, user
 
@@ -102,6 +104,7 @@ def test_dashboard_shows_balance_pending_expiring_tier_vip_cards_and_activity(si
     client, member = signed_in
     # given pending points (7-day return window), points expiring soon, a tier and VIP
     Program.objects.filter(pk=1).update(pending_days=7)
+    config_changed()
     gold = Tier.objects.create(rank=1, name="Gold", threshold=Decimal("1000"))
     Tier.objects.create(rank=2, name="Platinum", threshold=Decimal("5000"))
     lounge = Benefit.objects.create(code="lounge", name="Free coffee refills")
@@ -146,6 +149,7 @@ def test_dashboard_shows_balance_pending_expiring_tier_vip_cards_and_activity(si
 def test_dashboard_uses_the_programme_colour(signed_in):
     client, _member = signed_in
     Program.objects.filter(pk=1).update(primary_colour="#7a1f5c")
+    config_changed()
 
     html = client.get(reverse("portal:dashboard")).content.decode()
 
@@ -195,6 +199,7 @@ def test_card_shows_the_qr_of_the_token_and_the_card_number(signed_in):
 
 def test_manifest_and_service_worker_make_the_card_installable(client, program):
     Program.objects.filter(pk=1).update(name="Café Aroma", primary_colour="#7a1f5c")
+    config_changed()
 
     manifest = client.get(reverse("portal:manifest")).json()
     worker = client.get(reverse("portal:service_worker"))

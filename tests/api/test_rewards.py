@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from loyalty.models import Program
+from loyalty.selectors import config_changed
 from rewards.models import Reward, Voucher
 from rewards.tests.factories import RewardFactory, issued_voucher, redeemed_voucher
 
@@ -251,6 +252,7 @@ def test_bad_points_payments_are_refused(api, rich_member, body, status, code):
 
 def test_paying_with_points_when_it_is_switched_off_is_409(api, rich_member):
     Program.objects.filter(pk=1).update(point_value=0)
+    config_changed()
     response = api.post(
         "/api/v1/points-payments/", {"member": rich_member.pk, "amount": "4.00", "points": 10}
     )
