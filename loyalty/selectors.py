@@ -250,3 +250,26 @@ def ledger_drift(*, member_ids: list[int] | None = None) -> list[Drift]:
         for r in bad_lots
     )
     return found
+
+
+def member_expiry_schedule(
+    *, member, as_of: datetime | None = None, days: int | None = None, limit: int = 3
+) -> list[dict]:
+    """Return the next dates on which spendable points expire, with how many (soonest first)."""
+    from django.db.models.functions import TruncDate
+
+    as_of = as_of or timezone.now()
+    days = settings.LOYALTY_EXPIRING_SOON_DAYS if days is None else days
+    return list(
+        PointsLot.objects.filter(
+            member=member,
+            remaining__gt=0,
+            is_available=True,
+            expires_at__isnull=False,
+            expires_at__lte=as_of + timedelta(days=days),
+        )
+        .annotate(day=TruncDate("expires_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(points=Sum("remaining"))
+        .order_by("day")[:limit]
+    )

@@ -36,7 +36,12 @@ from loyalty import errors
 from loyalty.forms import OneTimeTokenForm, form_token_new
 from loyalty.models import Program
 from loyalty.punch_cards import member_punch_cards
-from loyalty.selectors import member_expiring_soon, member_next_release, program_get
+from loyalty.selectors import (
+    member_expiring_soon,
+    member_expiry_schedule,
+    member_next_release,
+    program_get,
+)
 from loyalty.tiers import tier_progress
 from members.models import Member
 from members.selectors import (
@@ -198,6 +203,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "program": program,
             "nav": "dashboard",
             "expiring": member_expiring_soon(member=member, as_of=now),
+            "expiry_schedule": member_expiry_schedule(member=member, as_of=now),
             "expiring_days": settings.LOYALTY_EXPIRING_SOON_DAYS,
             "next_release": member_next_release(member=member) if member.pending else None,
             "progress": progress,

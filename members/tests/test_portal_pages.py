@@ -498,3 +498,22 @@ def test_pages_run_the_same_few_queries_for_1_or_50_purchases(signed_in, locatio
 
     assert many == few, (few, many)
     assert few <= 20, few
+
+
+def test_dashboard_lists_each_date_on_which_points_expire(signed_in, location):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from loyalty.services import points_credit
+
+    client, member = signed_in
+    now = timezone.now()
+    points_credit(member=member, points=30, reason="a", expires_at=now + timedelta(days=5))
+    points_credit(member=member, points=20, reason="b", expires_at=now + timedelta(days=12))
+
+    page = client.get(reverse("portal:dashboard")).content.decode()
+
+    assert 'data-testid="expiry-schedule"' in page
+    assert ": 30 " in page
+    assert ": 20 " in page
