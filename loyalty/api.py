@@ -13,7 +13,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import JsonResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
@@ -35,10 +35,12 @@ from loyalty.punch_cards import MAX_MANUAL_STAMPS, punch_card_stamp
 from loyalty.services import (
     MAX_LINES,
     MAX_QUANTITY,
+    BatchItem,
     PurchaseResult,
     purchase_quote,
     purchase_record,
     purchase_refund,
+    purchases_record_batch,
     visit_record,
 )
 from members.api import errors_for
@@ -582,18 +584,24 @@ class PurchaseBatchView(APIView):
         items = validated(BatchInSerializer, request.data)["purchases"]
         location = key_location(request)
         checked = [self._check(item) for item in items]
-        ids = {data["member"] for data, _err in checked if data is not None}
-        members = Member.objects.in_bulk(ids)
         results: list[dict] = []
-        # A transaction per chunk and a savepoint per item: a failing item rolls back alone,
-        # and the database commits a hundred purchases at a time instead of one.
+        # A transaction per chunk of a hundred, recorded set-based by the service. Should a
+        # concurrent upload insert one of the receipts meanwhile, that chunk is recorded
+        # again item by item (a savepoint each), which turns the clash into a duplicate.
         for start in range(0, len(checked), BATCH_CHUNK):
-            with transaction.atomic():
-                for index in range(start, min(start + BATCH_CHUNK, len(checked))):
-                    data, error = checked[index]
-                    results.append(
-                        self._record(index, items[index], data, error, members, location)
-                    )
+            indexes = range(start, min(start + BATCH_CHUNK, len(checked)))
+            try:
+                with transaction.atomic():
+                    results.extend(self._record_chunk(indexes, items, checked, location))
+            except IntegrityError:
+                ids = {checked[i][0]["member"] for i in indexes if checked[i][0] is not None}
+                members = Member.objects.in_bulk(ids)
+                with transaction.atomic():
+                    for index in indexes:
+                        data, error = checked[index]
+                        results.append(
+                            self._record(index, items[index], data, error, members, location)
+                        )
         counts = {
             s: sum(1 for r in results if r["status"] == s)
             for s in ("created", "duplicate", "error")
@@ -605,6 +613,51 @@ class PurchaseBatchView(APIView):
             "results": results,
         }
         return Response(BatchOutSerializer(body).data)
+
+    @staticmethod
+    def _record_chunk(indexes, items, checked, location) -> list[dict]:
+        valid = [i for i in indexes if checked[i][1] is None]
+        outcomes = purchases_record_batch(
+            location=location,
+            items=[
+                BatchItem(
+                    member_id=checked[i][0]["member"],
+                    total=checked[i][0]["total"],
+                    external_id=checked[i][0]["external_id"],
+                    lines=checked[i][0].get("lines", ()),
+                    occurred_at=checked[i][0].get("occurred_at"),
+                )
+                for i in valid
+            ],
+            source=Source.API,
+        )
+        by_index = dict(zip(valid, outcomes, strict=True))
+        rows = []
+        for index in indexes:
+            raw = items[index]
+            external_id = raw.get("external_id") if isinstance(raw, dict) else None
+            base = {
+                "index": index,
+                "external_id": str(external_id) if external_id is not None else None,
+            }
+            if index not in by_index:
+                rows.append({**base, "status": "error", **checked[index][1]})
+                continue
+            outcome = by_index[index]
+            if outcome.error is not None:
+                exc = outcome.error
+                fields = {exc.field: [exc.detail]} if exc.field else {}
+                rows.append({**base, "status": "error", **error_body(exc.code, exc.detail, fields)})
+            else:
+                rows.append(
+                    {
+                        **base,
+                        "status": outcome.status,
+                        "purchase": outcome.purchase.pk,
+                        "points": outcome.points,
+                    }
+                )
+        return rows
 
     @staticmethod
     def _check(item) -> tuple[dict | None, dict | None]:

@@ -1350,3 +1350,313 @@ __all__ = [
     "tiers_reevaluate_all",
     "visit_record",
 ]
+
+
+# --------------------------------------------------------------------------------------------
+# Batch of purchases (an offline till's queue)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One purchase of a batch, as the caller validated its shape."""
+
+    member_id: int | None
+    total: Any
+    external_id: str
+    lines: Any = ()
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What happened to one item: created, duplicate (recorded before) or error."""
+
+    status: str
+    purchase: Purchase | None = None
+    points: int = 0
+    error: errors.LoyaltyError | None = None
+
+
+def purchases_record_batch(
+    *,
+    location: Location,
+    items: Sequence[BatchItem],
+    source: str = Source.API,
+    actor: AbstractBaseUser | None = None,
+) -> list[BatchResult]:
+    """Record many purchases in one transaction with the same rules as ``purchase_record``.
+
+    Set-based where it can be: the members are locked in one query, the purchases, lines,
+    lots, ledger entries and events are inserted in bulk and the cached balances written
+    once per member. Members who owe points go through ``purchase_record`` one by one (their
+    earnings repay the debt first). Each item is idempotent on its receipt number; a bad
+    item gets its own error and changes nothing. Call it inside ``transaction.atomic``.
+    """
+    from members.models import Member
+
+    program = program_get()
+    rules = program_rules(program=program)
+    now = timezone.now()
+    results: list[BatchResult | None] = [None] * len(items)
+    cleaned: dict[int, tuple[Decimal, list[engine.LineIn], datetime, str]] = {}
+    for index, item in enumerate(items):
+        try:
+            total = clean_amount(item.total, maximum=program.max_purchase_amount)
+            cleaned[index] = (
+                total,
+                clean_lines(item.lines or (), total=total),
+                _clean_time(item.occurred_at, now=now),
+                _clean_text(item.external_id, max_length=64, label=_("Receipt number")),
+            )
+            if not cleaned[index][3]:
+                raise errors.InvalidInput(_("A receipt number is required."), field="external_id")
+        except errors.LoyaltyError as exc:
+            cleaned.pop(index, None)
+            results[index] = BatchResult("error", error=exc)
+
+    members = {
+        m.pk: m
+        for m in Member.objects.select_for_update()
+        .filter(pk__in=sorted({items[i].member_id for i in cleaned if items[i].member_id}))
+        .order_by("pk")
+    }
+    existing = {
+        p.external_id: p
+        for p in Purchase.objects.filter(
+            location=location, external_id__in=[c[3] for c in cleaned.values()]
+        )
+    }
+    fast: list[int] = []
+    slow: list[int] = []
+    # A member's second purchase in the upload may earn at a tier or VIP status the first
+    # one gave: with tiers or automatic VIP in use, such members go one purchase at a time.
+    per_member: dict[int | None, int] = defaultdict(int)
+    for index in cleaned:
+        per_member[items[index].member_id] += 1
+    from loyalty.models import VipMetric
+    from loyalty.selectors import tiers_ordered
+
+    status_changes = bool(tiers_ordered()) or program.vip_auto_metric != VipMetric.OFF
+    for index, (total, _lines, _at, external_id) in cleaned.items():
+        member = members.get(items[index].member_id)
+        first = existing.get(external_id)
+        if first is not None:
+            if member is None or first.member_id != member.pk or first.total != total:
+                results[index] = BatchResult(
+                    "error", error=errors.PurchaseConflict(external_id=external_id)
+                )
+            else:
+                results[index] = BatchResult("duplicate", first, first.points_awarded)
+        elif member is None:
+            results[index] = BatchResult(
+                "error", error=errors.MemberNotFound(_("No member has this id."), field="member")
+            )
+        elif not member.is_active:
+            results[index] = BatchResult("error", error=errors.MemberInactive())
+        elif not location.is_active:
+            results[index] = BatchResult("error", error=errors.LocationInactive())
+        elif member.points_debt or (status_changes and per_member[member.pk] > 1):
+            slow.append(index)
+        else:
+            fast.append(index)
+
+    created = _batch_insert(
+        [(i, members[items[i].member_id], *cleaned[i]) for i in fast],
+        location=location,
+        program=program,
+        rules=rules,
+        source=source,
+        actor=actor,
+        now=now,
+    )
+    for index, outcome in created.items():
+        results[index] = outcome
+    for index in slow:
+        total, lines, at, external_id = cleaned[index]
+        try:
+            with transaction.atomic():
+                done = purchase_record(
+                    member=members[items[index].member_id],
+                    location=location,
+                    total=total,
+                    lines=lines,
+                    occurred_at=at,
+                    external_id=external_id,
+                    actor=actor,
+                    source=source,
+                )
+            results[index] = BatchResult(
+                "created" if done.created else "duplicate", done.purchase, done.points
+            )
+        except errors.LoyaltyError as exc:
+            results[index] = BatchResult("error", error=exc)
+    return [r for r in results if r is not None]
+
+
+def _batch_insert(rows, *, location, program, rules, source, actor, now) -> dict[int, BatchResult]:
+    """Insert the new purchases of a batch in bulk (the members are locked by the caller)."""
+    from loyalty.punch_cards import punch_cards_for_activity
+    from loyalty.tiers import tier_evaluate
+    from members.vip import vip_evaluate
+
+    results: dict[int, BatchResult] = {}
+    seen: dict[str, tuple[int, Decimal, int]] = {}
+    purchases: list[tuple[int, Member, Purchase, list[engine.LineIn], int]] = []
+    for index, member, total, lines, at, external_id in rows:
+        if external_id in seen:
+            # The same receipt twice in one upload: the second is a duplicate of the first.
+            first_index, first_total, first_member = seen[external_id]
+            if first_total != total or first_member != member.pk:
+                results[index] = BatchResult(
+                    "error", error=errors.PurchaseConflict(external_id=external_id)
+                )
+            else:
+                results[index] = ("duplicate_of", first_index)  # resolved below
+            continue
+        seen[external_id] = (index, total, member.pk)
+        state = _member_state(member, program=program, at=at)
+        award = engine.purchase_awards(rules=rules, member=state, total=total, lines=lines, at=at)
+        if member.first_purchase_at is None or at < member.first_purchase_at:
+            member.first_purchase_at = at
+        member.last_activity_at = max(filter(None, [member.last_activity_at, at]))
+        awards = [a.as_dict() for a in award.awards]
+        purchases.append(
+            (
+                index,
+                member,
+                Purchase(
+                    member_id=member.pk,
+                    location=location,
+                    external_id=external_id,
+                    total=total,
+                    currency=program.currency,
+                    occurred_at=at,
+                    recorded_by=_actor(actor),
+                    source=source,
+                    points_awarded=award.points,
+                    awards=awards,
+                ),
+                lines,
+                award.points,
+            )
+        )
+    if not purchases:
+        return {i: r for i, r in results.items() if isinstance(r, BatchResult)}
+    Purchase.objects.bulk_create([p for _i, _m, p, _l, _pts in purchases])
+    PurchaseLine.objects.bulk_create(
+        [
+            PurchaseLine(
+                purchase=p,
+                sku=line.sku,
+                category=line.category,
+                description=line.description,
+                quantity=line.quantity,
+                amount=line.amount,
+            )
+            for _i, _m, p, lines, _pts in purchases
+            for line in lines
+        ]
+    )
+    lots: list[PointsLot] = []
+    entries: list[LedgerEntry] = []
+    events: list[Event] = []
+    for _index, member, purchase, _lines, points in purchases:
+        at = purchase.occurred_at
+        entry = None
+        if points:
+            available_at = at + timedelta(days=program.pending_days)
+            pending = available_at > now
+            lot = PointsLot(
+                member_id=member.pk,
+                amount=points,
+                remaining=points,
+                is_available=not pending,
+                available_at=available_at,
+                expires_at=lot_expiry(program=program, earned_at=at),
+                created_at=at,
+                purchase=purchase,
+                funded_by_id=location.partner_id,
+            )
+            lots.append(lot)
+            if pending:
+                member.pending += points
+            else:
+                member.balance += points
+            member.lifetime_points += points
+            entry = LedgerEntry(
+                member_id=member.pk,
+                kind=EntryKind.EARN,
+                points=0 if pending else points,
+                pending_points=points if pending else 0,
+                balance_after=member.balance,
+                reason=_("Receipt %(receipt)s at %(location)s")
+                % {"receipt": purchase.external_id, "location": location.name},
+                source_type=SourceType.PURCHASE,
+                purchase=purchase,
+                lot=lot,
+                actor=_actor(actor),
+                created_at=at,
+            )
+            entries.append(entry)
+        payload = {
+            "purchase": purchase.pk,
+            "location": location.code,
+            "external_id": purchase.external_id,
+            "total": str(purchase.total),
+            "currency": program.currency,
+            "points": points,
+            "awards": purchase.awards,
+        }
+        events.append(
+            Event(type="purchase.recorded", member_id=member.pk, payload=payload, created_at=at)
+        )
+    PointsLot.objects.bulk_create(lots)
+    for entry in entries:
+        entry.lot_id = entry.lot.pk
+    LedgerEntry.objects.bulk_create(entries)
+    events += [
+        Event(
+            type="points.earned",
+            member_id=e.member_id,
+            payload={
+                "entry": e.pk,
+                "purchase": e.purchase_id,
+                "points": e.points + e.pending_points,
+                "pending": e.pending_points > 0,
+                "balance": e.balance_after,
+            },
+            created_at=e.created_at,
+        )
+        for e in entries
+    ]
+    touched = {m.pk: m for _i, m, _p, _l, _pts in purchases}
+    type(purchases[0][1]).objects.bulk_update(
+        list(touched.values()),
+        ["balance", "pending", "lifetime_points", "first_purchase_at", "last_activity_at"],
+    )
+    events_record_bulk(events)
+    from loyalty.models import PunchCardType
+
+    stamping = PunchCardType.objects.filter(is_active=True).exists()
+    for index, member, purchase, lines, points in purchases:
+        if stamping:
+            punch_cards_for_activity(
+                member=member,
+                location=location,
+                at=purchase.occurred_at,
+                actor=actor,
+                purchase=purchase,
+                total=purchase.total,
+                lines=lines,
+            )
+        results[index] = BatchResult("created", purchase, points)
+    evaluated_at = timezone.now()
+    for member in touched.values():
+        tier_evaluate(member=member, as_of=evaluated_at, program=program, locked=True)
+        vip_evaluate(member=member, as_of=evaluated_at, program=program)
+    for index, outcome in list(results.items()):
+        if isinstance(outcome, tuple):
+            first = results[outcome[1]]
+            results[index] = BatchResult("duplicate", first.purchase, first.points)
+    return results
