@@ -1494,6 +1494,53 @@ def purchases_record_batch(
     return [r for r in results if r is not None]
 
 
+def _members_write_counters(members: Sequence[Member]) -> None:
+    """Write the cached counters of locked members in one statement.
+
+    Django's ``bulk_update`` builds a CASE expression per field and row, which costs more
+    than the whole rest of a batch; a VALUES list (PostgreSQL) or one prepared statement run
+    for every row (SQLite) does the same write cheaply. The callers hold the row locks and
+    computed the values from the locked rows.
+    """
+    from django.db import connection
+
+    as_db = connection.ops.adapt_datetimefield_value  # naive UTC text on SQLite, as the ORM
+    rows = [
+        (
+            m.balance,
+            m.pending,
+            m.lifetime_points,
+            as_db(m.first_purchase_at),
+            as_db(m.last_activity_at),
+            m.pk,
+        )
+        for m in members
+    ]
+    table = members[0]._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            values = ", ".join(
+                [
+                    "(%s::bigint, %s::integer, %s::integer, %s::integer, %s::timestamptz, %s::timestamptz)"
+                ]
+                + ["(%s, %s, %s, %s, %s, %s)"] * (len(rows) - 1)
+            )
+            cursor.execute(
+                f"UPDATE {table} AS m SET balance = v.balance, pending = v.pending, "  # noqa: S608 - fixed names, values bound
+                "lifetime_points = v.lifetime, first_purchase_at = v.first_at, "
+                "last_activity_at = v.last_at "
+                f"FROM (VALUES {values}) AS v(id, balance, pending, lifetime, first_at, last_at) "
+                "WHERE m.id = v.id",
+                [x for b, p, lt, f, la, pk in rows for x in (pk, b, p, lt, f, la)],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET balance = %s, pending = %s, lifetime_points = %s, "  # noqa: S608
+                "first_purchase_at = %s, last_activity_at = %s WHERE id = %s",
+                rows,
+            )
+
+
 def _batch_insert(rows, *, location, program, rules, source, actor, now) -> dict[int, BatchResult]:
     """Insert the new purchases of a batch in bulk (the members are locked by the caller)."""
     from loyalty.punch_cards import punch_cards_for_activity
@@ -1631,10 +1678,7 @@ def _batch_insert(rows, *, location, program, rules, source, actor, now) -> dict
         for e in entries
     ]
     touched = {m.pk: m for _i, m, _p, _l, _pts in purchases}
-    type(purchases[0][1]).objects.bulk_update(
-        list(touched.values()),
-        ["balance", "pending", "lifetime_points", "first_purchase_at", "last_activity_at"],
-    )
+    _members_write_counters(list(touched.values()))
     events_record_bulk(events)
     from loyalty.models import PunchCardType
 

@@ -140,3 +140,23 @@ def test_a_member_who_owes_points_repays_them_from_a_batch(setup, program, locat
     assert member.points_debt == 0
     assert member.balance == 50 - 40
     assert ledger_drift() == []
+
+
+def test_batch_times_are_stored_like_the_orm_stores_them(setup, location):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    member = setup[0]
+    at = datetime.now(ZoneInfo("Asia/Taipei")) - timedelta(hours=1)
+
+    purchases_record_batch(
+        location=location,
+        items=[BatchItem(member_id=member.pk, total="5.00", external_id="TZ-1", occurred_at=at)],
+    )
+
+    member.refresh_from_db()
+    assert member.first_purchase_at == at
+    assert member.last_activity_at == at
+    assert Member.objects.filter(
+        pk=member.pk, last_activity_at__gte=at - timedelta(seconds=1)
+    ).exists()
