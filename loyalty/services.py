@@ -1391,8 +1391,13 @@ def purchases_record_batch(
     lots, ledger entries and events are inserted in bulk and the cached balances written
     once per member. Members who owe points go through ``purchase_record`` one by one (their
     earnings repay the debt first). Each item is idempotent on its receipt number; a bad
-    item gets its own error and changes nothing. Call it inside ``transaction.atomic``.
+    item gets its own error and changes nothing.
     """
+    with transaction.atomic():
+        return _record_batch(location=location, items=items, source=source, actor=actor)
+
+
+def _record_batch(*, location, items, source, actor) -> list[BatchResult]:
     from members.models import Member
 
     program = program_get()
