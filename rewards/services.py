@@ -324,13 +324,15 @@ def voucher_use(
     actor: AbstractBaseUser | None = None,
     at: datetime | None = None,
     idempotency_key: str | None = None,
+    expected_remaining: Decimal | None = None,
 ) -> Voucher:
     """Use a voucher at a location or by a partner; store credit may be drawn down in parts.
 
     The member row, then the voucher row are locked, so two tills using one voucher at once:
     one succeeds, the other is told it is already used. A partner can use only its own vouchers. With an
     ``idempotency_key``, a repeated call (a double submit of a store-credit draw-down) takes
-    nothing more and returns the voucher as it is.
+    nothing more and returns the voucher as it is. With ``expected_remaining`` (the value
+    a confirmation page showed), a voucher drawn down meanwhile is refused, not drawn again.
     """
     key = _clean_key(idempotency_key)
     at = at or timezone.now()
@@ -350,6 +352,14 @@ def voucher_use(
         ):
             return voucher
         voucher_check_usable(voucher, location=location, partner=partner, as_of=at)
+        if (
+            expected_remaining is not None
+            and voucher.remaining_value is not None
+            and voucher.remaining_value != expected_remaining
+        ):
+            raise errors.Conflict(
+                _("This voucher was used since it was checked. Check it again."), field="code"
+            )
         if voucher.remaining_value is not None:
             value = voucher.remaining_value if amount in (None, "") else clean_amount(amount)
             if value > voucher.remaining_value:

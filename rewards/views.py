@@ -16,7 +16,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,7 +27,6 @@ from loyalty import errors
 from loyalty.formatting import money
 from loyalty.models import Location
 from loyalty.selectors import program_get
-from rewards.codes import voucher_code_normalize
 from rewards.forms import VoucherCodeForm, VoucherUseForm
 from rewards.models import Partner, Voucher
 from rewards.selectors import (
@@ -57,26 +55,20 @@ def voucher_use_as_confirmed(
     partner: Partner | None = None,
     actor=None,
 ) -> Voucher:
-    """Use the voucher as the confirmation showed it, or refuse if it changed since.
+    """Use the voucher as the confirmation showed it (the service refuses if it changed).
 
     Store credit can be drawn several times, so a resubmitted confirmation (Back, Reload, a
-    double tap) would draw the amount again. The confirmation carries the value left when it
-    was shown; under the voucher's row lock a different value means it was used meanwhile.
+    double tap) must not draw the amount again: the form carries the value left when it was
+    shown, and ``voucher_use`` compares it under its locks.
     """
-    with transaction.atomic():
-        current = (
-            Voucher.objects.select_for_update()
-            .filter(code=voucher_code_normalize(code))
-            .values_list("remaining_value", flat=True)
-            .first()
-        )
-        if remaining is not None and current is not None and current != remaining:
-            raise errors.Conflict(
-                _("This voucher was used since it was checked. Check it again."), field="code"
-            )
-        return voucher_use(
-            code=code, location=location, partner=partner, amount=amount or None, actor=actor
-        )
+    return voucher_use(
+        code=code,
+        location=location,
+        partner=partner,
+        amount=amount or None,
+        actor=actor,
+        expected_remaining=remaining,
+    )
 
 
 def use_form_for(voucher: Voucher) -> VoucherUseForm:

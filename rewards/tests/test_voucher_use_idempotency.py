@@ -35,3 +35,16 @@ def test_another_key_draws_down_again(credit, location):
     assert credit.remaining_value == Decimal("2.00")
     with pytest.raises(errors.AmountAboveRemaining):
         voucher_use(code=credit.code, location=location, amount="4", idempotency_key="c")
+
+
+def test_a_confirmation_showing_an_older_remaining_value_is_refused(credit, location):
+    voucher_use(code=credit.code, location=location, amount="4")
+
+    with pytest.raises(errors.Conflict):
+        voucher_use(
+            code=credit.code, location=location, amount="4", expected_remaining=Decimal("10")
+        )
+
+    credit.refresh_from_db()
+    assert credit.remaining_value == Decimal("6.00")
+    assert VoucherUse.objects.filter(voucher=credit).count() == 1
