@@ -2,6 +2,7 @@
 
 from django.urls import re_path
 
+from campaigns.api import urlpatterns as campaign_urls
 from loyalty.api import api_not_found
 from loyalty.api import urlpatterns as loyalty_urls
 from loyalty.api_webhooks import urlpatterns as webhook_urls
@@ -13,6 +14,7 @@ urlpatterns = [
     *loyalty_urls,
     *reward_urls,
     *webhook_urls,
+    *campaign_urls,
     # Last: any other address under /api/v1/ gets a JSON 404, not the HTML page.
     re_path(r"^[\s\S]*$", api_not_found),
 ]

@@ -23,7 +23,7 @@ from django.db.models import Case, F, IntegerField, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty import engine, errors
+from loyalty import engine, errors, hooks
 from loyalty.formatting import money, number
 from loyalty.models import (
     EntryKind,
@@ -410,6 +410,8 @@ def _credit(
     )
     if not pending and locked.points_debt:
         _repay_debt(locked, lot=lot, at=at)
+    if earned:
+        hooks.fire("points_earned", member_id=locked.pk, points=points, at=at)
     return entry
 
 
@@ -1036,6 +1038,16 @@ def purchase_record(
             total=total,
             lines=cleaned,
         )
+        hooks.fire(
+            "purchase_recorded",
+            member=locked,
+            purchase=purchase,
+            total=total,
+            lines=cleaned,
+            location=location,
+            at=at,
+            actor=actor,
+        )
         _sync(member, locked)
     return PurchaseResult(
         purchase=purchase, awards=awards, points=result.points, created=True, stamps=stamps
@@ -1120,6 +1132,9 @@ def purchase_refund(
             created_at=at,
             actor=_actor(actor),
         )
+        hooks.fire(
+            "purchase_refunded", member=locked, purchase=current, refund=refund, at=at, actor=actor
+        )
         event_record(
             type="purchase.refunded",
             member=locked,
@@ -1201,6 +1216,7 @@ def _clawback(
     if from_others:
         # The purchase lot is already drawn down above; draw the rest from other lots.
         _draw_down(locked, points=from_others, entry=entry)
+    hooks.fire("points_earned", member_id=locked.pk, points=-points, at=at)
     _save_member_counters(
         locked,
         balance=-(from_available + from_others),
@@ -1253,6 +1269,9 @@ def visit_record(
         # Not a model field: what the visit did to punch cards, for the page that recorded it.
         visit.stamp_results = _after_activity(
             locked, at=at, actor=actor, location=location, program=program, visit=visit
+        )
+        hooks.fire(
+            "visit_recorded", member=locked, visit=visit, location=location, at=at, actor=actor
         )
         event_record(
             type="visit.recorded",
@@ -1443,6 +1462,9 @@ def _record_batch(*, location, items, source, actor) -> list[BatchResult]:
     from loyalty.selectors import tiers_ordered
 
     status_changes = bool(tiers_ordered()) or program.vip_auto_metric != VipMetric.OFF
+    # Campaigns, referrals, challenges and games act per purchase: while any of them is
+    # running, every purchase of the upload goes through ``purchase_record``.
+    one_by_one = hooks.any_active("purchase_hooks_active")
     for index, (total, _lines, _at, external_id) in cleaned.items():
         member = members.get(items[index].member_id)
         first = existing.get(external_id)
@@ -1461,7 +1483,11 @@ def _record_batch(*, location, items, source, actor) -> list[BatchResult]:
             results[index] = BatchResult("error", error=errors.MemberInactive())
         elif not location.is_active:
             results[index] = BatchResult("error", error=errors.LocationInactive())
-        elif member.points_debt or (status_changes and per_member[member.pk] > 1):
+        elif (
+            one_by_one
+            or member.points_debt
+            or (status_changes and per_member[member.pk] > 1)
+        ):
             slow.append(index)
         else:
             fast.append(index)
@@ -1685,6 +1711,10 @@ def _batch_insert(rows, *, location, program, rules, source, actor, now) -> dict
     touched = {m.pk: m for _i, m, _p, _l, _pts in purchases}
     _members_write_counters(list(touched.values()))
     events_record_bulk(events)
+    hooks.fire(
+        "points_earned_bulk",
+        rows=[(e.member_id, e.points + e.pending_points, e.created_at) for e in entries],
+    )
     from loyalty.models import PunchCardType
 
     stamping = PunchCardType.objects.filter(is_active=True).exists()

@@ -24,5 +24,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("account/", include("members.account_urls")),
     path("kiosk/", include("members.kiosk_urls")),
+    path("", include("campaigns.urls")),
     path("", include("members.urls")),
 ]

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty import engine, errors
+from loyalty import engine, errors, hooks
 from loyalty.models import EntryKind, LedgerEntry, Location, Source
 from loyalty.selectors import program_get, program_rules
 from loyalty.services import event_record, lot_expiry
@@ -107,8 +107,12 @@ def member_enroll(
     via: str = Source.ADMIN,
     actor: AbstractBaseUser | None = None,
     at: datetime | None = None,
+    referral_code: str | None = None,
 ) -> Member:
     """Create a member and give the programme's welcome bonus.
+
+    ``referral_code`` is another member's invitation code; the campaigns app checks it
+    (unknown or refused codes raise and nothing is created) and records the referral.
 
     The phone is stored in E.164 and the email lower-case; a phone or email that another
     member already has is refused with ``MemberAlreadyExists``.
@@ -156,6 +160,14 @@ def member_enroll(
         welcome = engine.enrolment_awards(rules=program_rules())
         if welcome.points:
             _welcome_credit(member=member, points=welcome.points, at=at, actor=actor)
+        hooks.fire(
+            "member_enrolled",
+            member=member,
+            referral_code=(referral_code or "").strip() or None,
+            via=via,
+            at=at,
+            actor=actor,
+        )
     return member
 
 

@@ -1,0 +1,3 @@
+"""Admin of the campaigns app, one module per area."""
+
+from campaigns.admin import segments  # noqa: F401

@@ -1,0 +1,10 @@
+"""Models of the campaigns app, one module per area (each area's services live beside them).
+
+Areas: segments, bonus campaigns, action bonuses and birthdays, referrals, challenges and
+badges, leaderboard, sweepstakes and instant wins, messages. Import every module here so
+Django sees the models.
+"""
+
+from campaigns.models.segments import MemberScore, Segment
+
+__all__ = ["MemberScore", "Segment"]
