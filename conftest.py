@@ -80,3 +80,11 @@ def cashier_client(client, cashier_user):
 def manager_client(client, manager_user):
     client.force_login(manager_user)
     return client
+
+
+@pytest.fixture
+def staff_roles(db):
+    """Give the role groups every permission of models added after their last migration."""
+    from loyalty.roles import roles_sync
+
+    roles_sync()

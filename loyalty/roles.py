@@ -38,6 +38,11 @@ ROLES: dict[str, list[str]] = {
         "rewards.add_voucher",
         "rewards.use_voucher",
         "rewards.add_pointspayment",
+        # Campaigns at the till: record an action bonus (a review, a newsletter sign-up).
+        "campaigns.view_actiontype",
+        "campaigns.view_actionrecord",
+        "campaigns.add_actionrecord",
+        "campaigns.view_memberbadge",
     ],
     # Everything in the programme, including adjusting points and the programme settings.
     MANAGER: [
