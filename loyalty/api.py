@@ -164,6 +164,7 @@ class AwardSerializer(serializers.Serializer):
     label = serializers.CharField()
     points = serializers.IntegerField()
     rule_id = serializers.IntegerField(required=False)
+    campaign_id = serializers.IntegerField(required=False)
 
 
 class QuoteOutSerializer(serializers.Serializer):

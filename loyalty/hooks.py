@@ -14,6 +14,8 @@ A handler that raises aborts the whole write, so handlers must only raise for re
   (positive) or taken back by a refund (negative); used for the leaderboard.
   ``points_earned_bulk(rows=[(member_id, points, at), ...])`` the same for the set-based
   purchase batch.
+* ``purchases_recorded_bulk(purchases=[...])`` after the set-based batch inserted purchases
+  without calling ``purchase_recorded`` (their ``awards`` name what each earned).
 
 ``campaign_specs`` and ``member_campaign_state`` let the campaigns app feed the earning
 engine without the core importing it: the first returns the active bonus campaigns as
@@ -36,6 +38,7 @@ _handlers: dict[str, list[Callable[..., Any]]] = {
     "member_enrolled": [],
     "points_earned": [],
     "points_earned_bulk": [],
+    "purchases_recorded_bulk": [],
     "purchase_hooks_active": [],
 }
 _providers: dict[str, Callable[..., Any] | None] = {

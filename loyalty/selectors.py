@@ -53,6 +53,7 @@ def program_rules(*, program: Program | None = None) -> Rules:
     """Return the snapshot of settings and earning rules that the engine works from."""
     program = program or program_get()
     specs = _config("earn_rules", _earn_rule_specs)
+    campaigns = _config("campaign_specs", _campaign_specs)
     return Rules(
         currency=program.currency,
         earn_rate=program.earn_rate,
@@ -61,7 +62,14 @@ def program_rules(*, program: Program | None = None) -> Rules:
         points_per_visit=program.points_per_visit,
         welcome_bonus=program.welcome_bonus,
         earn_rules=specs,
+        campaigns=campaigns,
     )
+
+
+def _campaign_specs() -> tuple:
+    from loyalty import hooks
+
+    return tuple(hooks.provided("campaign_specs", ()))
 
 
 def _earn_rule_specs() -> tuple[RuleSpec, ...]:

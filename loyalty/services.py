@@ -841,7 +841,9 @@ class PurchaseResult:
         return [v for stamp in self.stamps for v in stamp.vouchers]
 
 
-def _member_state(member: Member, *, program: Program, at: datetime) -> engine.MemberState:
+def _member_state(
+    member: Member, *, program: Program, at: datetime, rules: engine.Rules | None = None
+) -> engine.MemberState:
     from loyalty.selectors import tiers_ordered
 
     tier = (
@@ -849,11 +851,26 @@ def _member_state(member: Member, *, program: Program, at: datetime) -> engine.M
         if member.tier_id
         else None
     )
+    is_vip = member.is_vip(at=at)
+    # Segments and per-member caps of bonus campaigns need queries: asked only when a
+    # campaign running at ``at`` has one.
+    needing = [
+        c for c in (rules.campaigns if rules else ()) if c.needs_member_state and c.in_window(at)
+    ]
+    campaign_state = (
+        hooks.provided("member_campaign_state", {}, member=member, campaigns=needing, at=at)
+        if needing
+        else {}
+    )
     return engine.MemberState(
         is_first_purchase=member.first_purchase_at is None,
         tier_name=tier.name if tier else "",
         tier_multiplier=tier.multiplier if tier else Decimal("1"),
-        vip_bonus_percent=program.vip_earn_bonus_percent if member.is_vip(at=at) else Decimal("0"),
+        vip_bonus_percent=program.vip_earn_bonus_percent if is_vip else Decimal("0"),
+        tier_id=member.tier_id,
+        is_vip=is_vip,
+        segment_ids=frozenset(campaign_state.get("segment_ids", ())),
+        campaign_points=dict(campaign_state.get("campaign_points", {})),
     )
 
 
@@ -887,12 +904,14 @@ def purchase_quote(
     total = clean_amount(total, maximum=program.max_purchase_amount)
     cleaned = clean_lines(lines, total=total)
     at = _clean_time(at, now=timezone.now())
+    rules = program_rules(program=program)
     return engine.purchase_awards(
-        rules=program_rules(program=program),
-        member=_member_state(member, program=program, at=at),
+        rules=rules,
+        member=_member_state(member, program=program, at=at, rules=rules),
         total=total,
         lines=cleaned,
         at=at,
+        location_id=location.pk if location is not None else None,
     )
 
 
@@ -931,12 +950,14 @@ def purchase_record(
         if not location.is_active:
             raise errors.LocationInactive()
 
+        rules = program_rules(program=program)
         result = engine.purchase_awards(
-            rules=program_rules(program=program),
-            member=_member_state(locked, program=program, at=at),
+            rules=rules,
+            member=_member_state(locked, program=program, at=at, rules=rules),
             total=total,
             lines=cleaned,
             at=at,
+            location_id=location.pk,
         )
         awards = tuple(a.as_dict() for a in result.awards)
         try:
@@ -1593,8 +1614,10 @@ def _batch_insert(rows, *, location, program, rules, source, actor, now) -> dict
                 results[index] = ("duplicate_of", first_index)  # resolved below
             continue
         seen[external_id] = (index, total, member.pk)
-        state = _member_state(member, program=program, at=at)
-        award = engine.purchase_awards(rules=rules, member=state, total=total, lines=lines, at=at)
+        state = _member_state(member, program=program, at=at, rules=rules)
+        award = engine.purchase_awards(
+            rules=rules, member=state, total=total, lines=lines, at=at, location_id=location.pk
+        )
         if member.first_purchase_at is None or at < member.first_purchase_at:
             member.first_purchase_at = at
         member.last_activity_at = max(filter(None, [member.last_activity_at, at]))
@@ -1715,6 +1738,7 @@ def _batch_insert(rows, *, location, program, rules, source, actor, now) -> dict
         "points_earned_bulk",
         rows=[(e.member_id, e.points + e.pending_points, e.created_at) for e in entries],
     )
+    hooks.fire("purchases_recorded_bulk", purchases=[p for _i, _m, p, _l, _pts in purchases])
     from loyalty.models import PunchCardType
 
     stamping = PunchCardType.objects.filter(is_active=True).exists()
