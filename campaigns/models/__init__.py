@@ -5,6 +5,12 @@ badges, leaderboard, sweepstakes and instant wins, messages. Import every module
 Django sees the models.
 """
 
+from campaigns.models.actions import (  # noqa: F401
+    ActionRecord,
+    ActionType,
+    BirthdayGift,
+    BirthdayReward,
+)
 from campaigns.models.segments import MemberScore, Segment
 
 __all__ = ["MemberScore", "Segment"]
