@@ -11,6 +11,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -173,9 +174,16 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Webhook sends wait on other servers (up to 10 s each): their own queue keeps them from
-# holding up the rest. Workers must consume it too: ``celery -A loyalty worker -Q default,webhooks``.
-CELERY_TASK_ROUTES = {"loyalty.webhook_deliver": {"queue": "webhooks"}}
+# Three queues, routed by task name (glob patterns, first match wins): webhook sends wait on
+# other servers (up to 10 s each) and message sends on email/SMS providers, so each has its
+# own queue and cannot hold up the nightly jobs on ``default``. Workers must consume all
+# three: ``celery -A loyalty worker -Q default,messages,webhooks`` (see the Procfile), or run
+# one worker per queue to scale them separately (docs/deployment.md).
+CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "messages", "webhooks")]
+CELERY_TASK_ROUTES = {
+    "loyalty.webhook_*": {"queue": "webhooks"},
+    "campaigns.message*": {"queue": "messages"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
