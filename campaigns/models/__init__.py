@@ -11,6 +11,7 @@ from campaigns.models.actions import (  # noqa: F401
     BirthdayGift,
     BirthdayReward,
 )
+from campaigns.models.bonus import BonusCampaign, CampaignAward
 from campaigns.models.segments import MemberScore, Segment
 
-__all__ = ["MemberScore", "Segment"]
+__all__ = ["BonusCampaign", "CampaignAward", "MemberScore", "Segment"]
