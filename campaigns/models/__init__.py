@@ -12,6 +12,12 @@ from campaigns.models.actions import (  # noqa: F401
     BirthdayReward,
 )
 from campaigns.models.bonus import BonusCampaign, CampaignAward
+from campaigns.models.challenges import (  # noqa: F401
+    Badge,
+    Challenge,
+    ChallengeProgress,
+    MemberBadge,
+)
 from campaigns.models.segments import MemberScore, Segment
 
 __all__ = ["BonusCampaign", "CampaignAward", "MemberScore", "Segment"]
