@@ -10,6 +10,10 @@ A handler that raises aborts the whole write, so handlers must only raise for re
 * ``purchase_refunded(member=locked, purchase=..., refund=..., at=..., actor=...)``.
 * ``member_enrolled(member=..., referral_code=..., via=..., at=..., actor=...)`` right after
   the member row exists (in the enrolment's transaction).
+* ``member_updated(member=..., changed=[field names], actor=...)`` after ``member_update``
+  saved a change to the profile (in its transaction, the member locked).
+* ``member_consent_changed(member=..., channel=..., granted=..., source=..., at=..., actor=...)``
+  after ``member_consent_set`` recorded a consent (in its transaction, the member locked).
 * ``points_earned(member_id=..., points=..., at=...)`` whenever earned points are credited
   (positive) or taken back by a refund (negative); used for the leaderboard.
   ``points_earned_bulk(rows=[(member_id, points, at), ...])`` the same for the set-based
@@ -36,6 +40,8 @@ _handlers: dict[str, list[Callable[..., Any]]] = {
     "visit_recorded": [],
     "purchase_refunded": [],
     "member_enrolled": [],
+    "member_updated": [],
+    "member_consent_changed": [],
     "points_earned": [],
     "points_earned_bulk": [],
     "purchases_recorded_bulk": [],

@@ -76,4 +76,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         hour="*",
         description="Send again the webhook deliveries whose next attempt is due.",
     ),
+    Schedule(
+        name="Birthday rewards",
+        task="campaigns.birthday_gifts_due",
+        minute="5",
+        hour="7",
+        description="Give the birthday reward to members whose birthday (or month) it is.",
+    ),
 )

@@ -241,6 +241,7 @@ def member_update(
         )
         for name, value in changed.items():
             setattr(member, name, value)
+        hooks.fire("member_updated", member=locked, changed=list(changed), actor=actor)
     return member
 
 
@@ -306,6 +307,15 @@ def member_consent_set(
             actor=actor,
             payload={"channel": channel, "granted": granted, "source": source},
             at=at,
+        )
+        hooks.fire(
+            "member_consent_changed",
+            member=locked,
+            channel=channel,
+            granted=granted,
+            source=source,
+            at=at,
+            actor=actor,
         )
     return record
 
