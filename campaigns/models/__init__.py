@@ -19,5 +19,6 @@ from campaigns.models.challenges import (  # noqa: F401
     MemberBadge,
 )
 from campaigns.models.segments import MemberScore, Segment
+from campaigns.models.surprise import SurpriseDraw, SurpriseWinner  # noqa: F401
 
 __all__ = ["BonusCampaign", "CampaignAward", "MemberScore", "Segment"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -126,9 +127,54 @@ class Segment(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """Refuse conditions that contradict each other or need a partner condition."""
+        errors: dict[str, list] = {}
+
+        def add(field: str, message) -> None:
+            errors.setdefault(field, []).append(message)
+
+        if self.joined_after and self.joined_before and self.joined_after >= self.joined_before:
+            add("joined_before", _("“Joined before” must be later than “joined on or after”."))
+        if (
+            self.last_activity_after
+            and self.last_activity_before
+            and self.last_activity_after >= self.last_activity_before
+        ):
+            add(
+                "last_activity_before",
+                _("“Last visit before” must be later than “last visit on or after”."),
+            )
+        if self.min_visits is not None and not self.visits_days:
+            add("visits_days", _("Say in how many days the purchases or visits are counted."))
+        if self.visits_days is not None and self.min_visits is None:
+            add("min_visits", _("Enter how many purchases or visits, or leave the days empty."))
+        for field in ("spend_min", "spend_max"):
+            value = getattr(self, field)
+            if value is not None and value < 0:
+                add(field, _("Enter an amount of zero or more."))
+        if (
+            self.spend_min is not None
+            and self.spend_max is not None
+            and self.spend_min > self.spend_max
+        ):
+            add("spend_max", _("“Spent at most” cannot be less than “spent at least”."))
+        if self.spend_days is not None and self.spend_min is None and self.spend_max is None:
+            add("spend_min", _("Enter an amount to compare the spend with, or leave the days empty."))
+        if self.rfm_min is not None and self.rfm_max is not None and self.rfm_min > self.rfm_max:
+            add("rfm_max", _("“RFM score at most” cannot be less than “RFM score at least”."))
+        self.favourite_category = (self.favourite_category or "").strip()
+        if errors:
+            raise ValidationError(errors)
+
 
 class MemberScore(models.Model):
-    """A member's recency-frequency-monetary score, refreshed by a nightly job."""
+    """A member's recency-frequency-monetary score, refreshed by a nightly job.
+
+    Written only by ``campaigns.segments.rfm_scores_refresh`` (see its docstring for how the
+    1–5 scores are computed). ``recency_days``, ``activity_count`` and ``spend`` are the
+    figures the scores were computed from.
+    """
 
     member = models.OneToOneField(
         "members.Member",
@@ -141,6 +187,15 @@ class MemberScore(models.Model):
     frequency = models.PositiveSmallIntegerField(_("frequency (1–5)"))
     monetary = models.PositiveSmallIntegerField(_("money spent (1–5)"))
     score = models.PositiveSmallIntegerField(_("RFM score"), db_index=True)
+    recency_days = models.PositiveIntegerField(
+        _("days since last purchase or visit"), null=True, blank=True
+    )
+    activity_count = models.PositiveIntegerField(
+        _("purchases and visits in 365 days"), default=0
+    )
+    spend = models.DecimalField(
+        _("net spend in 365 days"), max_digits=14, decimal_places=2, default=0
+    )
     computed_at = models.DateTimeField(_("computed"))
 
     class Meta:
