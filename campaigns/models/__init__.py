@@ -18,6 +18,16 @@ from campaigns.models.challenges import (  # noqa: F401
     ChallengeProgress,
     MemberBadge,
 )
+from campaigns.models.games import (  # noqa: F401
+    InstantWin,
+    InstantWinHit,
+    LeaderboardProfile,
+    LeaderboardScore,
+    Sweepstake,
+    SweepstakeEntry,
+    SweepstakeEntryPurchase,
+    SweepstakeWinner,
+)
 from campaigns.models.segments import MemberScore, Segment
 from campaigns.models.surprise import SurpriseDraw, SurpriseWinner  # noqa: F401
 
