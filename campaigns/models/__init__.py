@@ -29,6 +29,13 @@ from campaigns.models.games import (  # noqa: F401
     SweepstakeWinner,
 )
 from campaigns.models.segments import MemberScore, Segment
+from campaigns.models.referrals import (  # noqa: F401,I001
+    Referral,
+    ReferralCode,
+    ReferralMilestone,
+    ReferralMilestoneAward,
+    ReferralSettings,
+)
 from campaigns.models.surprise import SurpriseDraw, SurpriseWinner  # noqa: F401
 
 __all__ = ["BonusCampaign", "CampaignAward", "MemberScore", "Segment"]
