@@ -28,7 +28,19 @@ from campaigns.models.games import (  # noqa: F401
     SweepstakeEntryPurchase,
     SweepstakeWinner,
 )
+from campaigns.models.messaging import (  # noqa: F401
+    Broadcast,
+    MessageLog,
+    MessageTemplate,
+    MessageType,
+    MessagingSettings,
+)
 from campaigns.models.segments import MemberScore, Segment
+from campaigns.models.nudges import (  # noqa: F401,I001
+    CampaignAnnouncement,
+    NudgeSettings,
+    WinBackOffer,
+)
 from campaigns.models.referrals import (  # noqa: F401,I001
     Referral,
     ReferralCode,
