@@ -17,6 +17,7 @@ class Schedule:
     minute: str = "0"
     hour: str = "*"
     description: str = ""
+    day_of_month: str = "*"
 
 
 SCHEDULES: tuple[Schedule, ...] = (
@@ -68,6 +69,56 @@ SCHEDULES: tuple[Schedule, ...] = (
         minute="25",
         hour="3",
         description="Mark vouchers past their expiry as expired (nightly).",
+    ),
+    Schedule(
+        name="Pay referral rewards",
+        task="campaigns.referrals_reward_due",
+        minute="40",
+        hour="*",
+        description="Reward referrals whose return window has closed; expire stale ones.",
+    ),
+    Schedule(
+        name="Send messages after quiet hours",
+        task="campaigns.messages_send_due",
+        minute="*/5",
+        hour="*",
+        description="Deliver email and SMS held back by quiet hours, or whose hand-over was missed.",
+    ),
+    Schedule(
+        name="Warn of expiring points",
+        task="campaigns.points_expiring_warn",
+        minute="0",
+        hour="10",
+        description="Tell members, once per expiry date, that points expire soon.",
+    ),
+    Schedule(
+        name="Near-reward nudges",
+        task="campaigns.near_reward_nudge",
+        minute="0",
+        hour="11",
+        description="Tell members close to a reward or a full card (once a month each).",
+    ),
+    Schedule(
+        name="Win-back offers",
+        task="campaigns.win_back_offer",
+        minute="30",
+        hour="11",
+        description="Give inactive members the win-back offer (once per cooldown).",
+    ),
+    Schedule(
+        name="Monthly statements",
+        task="campaigns.monthly_statement_send",
+        minute="0",
+        hour="9",
+        day_of_month="1",
+        description="Send last month's points statement (on the 1st).",
+    ),
+    Schedule(
+        name="Announce campaigns",
+        task="campaigns.campaign_announcements",
+        minute="5",
+        hour="*",
+        description="Tell members about bonus campaigns, challenges and sweepstakes that started.",
     ),
     Schedule(
         name="Retry webhooks",
