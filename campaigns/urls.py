@@ -2,6 +2,12 @@
 
 from django.urls import path  # noqa: F401
 
+from campaigns import views_actions
+
 app_name = "campaigns"
 
 urlpatterns: list = []
+urlpatterns += [
+    path("earn/", views_actions.earn, name="earn"),
+    path("earn/<slug:code>/", views_actions.earn_claim, name="earn_claim"),
+]

@@ -224,9 +224,7 @@ class Challenge(ConfigModel):
             ),
             models.CheckConstraint(condition=Q(target__gt=0), name="challenge_target_positive"),
             models.CheckConstraint(
-                condition=Q(reward_points__gt=0)
-                | Q(reward__isnull=False)
-                | Q(badge__isnull=False),
+                condition=Q(reward_points__gt=0) | Q(reward__isnull=False) | Q(badge__isnull=False),
                 name="challenge_has_reward",
             ),
             models.CheckConstraint(
@@ -249,9 +247,12 @@ class Challenge(ConfigModel):
             )
         if self.goal == self.Goal.CATEGORY and not (self.category or "").strip():
             problems["category"] = _("The category goal needs a category.")
-        if self.target is not None and self.goal in self.COUNT_GOALS:
-            if self.target != self.target.to_integral_value():
-                problems["target"] = _("This goal counts things: give a whole number.")
+        if (
+            self.target is not None
+            and self.goal in self.COUNT_GOALS
+            and self.target != self.target.to_integral_value()
+        ):
+            problems["target"] = _("This goal counts things: give a whole number.")
         if problems:
             raise ValidationError(problems)
 
