@@ -1,3 +1,4 @@
 """Admin of the campaigns app, one module per area."""
 
+from campaigns.admin import bonus  # noqa: F401
 from campaigns.admin import segments  # noqa: F401
