@@ -89,3 +89,11 @@ def campaign_announcements() -> int:
     from campaigns.nudges import campaign_announcements as service
 
     return service()
+
+
+@shared_task(name="campaigns.badges_milestones_award", ignore_result=True)
+def badges_milestones_award() -> int:
+    """Give the milestone badges (years of membership, points, visits) members have reached."""
+    from campaigns.challenges import badges_milestones_award as service
+
+    return service()

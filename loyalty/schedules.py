@@ -134,4 +134,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         hour="7",
         description="Give the birthday reward to members whose birthday (or month) it is.",
     ),
+    Schedule(
+        name="Milestone badges",
+        task="campaigns.badges_milestones_award",
+        minute="50",
+        hour="3",
+        description="Give badges for years of membership, points and visits reached (nightly).",
+    ),
 )
