@@ -97,3 +97,11 @@ def badges_milestones_award() -> int:
     from campaigns.challenges import badges_milestones_award as service
 
     return service()
+
+
+@shared_task(name="campaigns.sweepstakes_draw_due", ignore_result=True)
+def sweepstakes_draw_due() -> int:
+    """Draw the sweepstakes that have ended (each once; the seed is recorded)."""
+    from campaigns.games import sweepstakes_draw_due as service
+
+    return service()

@@ -141,4 +141,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         hour="3",
         description="Give badges for years of membership, points and visits reached (nightly).",
     ),
+    Schedule(
+        name="Draw ended sweepstakes",
+        task="campaigns.sweepstakes_draw_due",
+        minute="7",
+        hour="*",
+        description="Draw the winners of sweepstakes that have ended (once each, seed recorded).",
+    ),
 )
