@@ -1,3 +1,6 @@
 """REST API endpoints of the campaigns app (mounted under /api/v1/ by loyalty.api_urls)."""
 
+from campaigns.api_bonus import urlpatterns as bonus_urls
+
 urlpatterns: list = []
+urlpatterns += bonus_urls
