@@ -91,6 +91,14 @@ def campaign_announcements() -> int:
     return service()
 
 
+@shared_task(name="campaigns.rfm_scores_refresh", ignore_result=True)
+def rfm_scores_refresh() -> int:
+    """Score every member's recency, frequency and spend (for segments)."""
+    from campaigns.segments import rfm_scores_refresh as service
+
+    return service()
+
+
 @shared_task(name="campaigns.badges_milestones_award", ignore_result=True)
 def badges_milestones_award() -> int:
     """Give the milestone badges (years of membership, points, visits) members have reached."""

@@ -71,6 +71,13 @@ SCHEDULES: tuple[Schedule, ...] = (
         description="Mark vouchers past their expiry as expired (nightly).",
     ),
     Schedule(
+        name="Refresh RFM scores",
+        task="campaigns.rfm_scores_refresh",
+        minute="40",
+        hour="3",
+        description="Score members on recency, frequency and spend for segments (nightly).",
+    ),
+    Schedule(
         name="Pay referral rewards",
         task="campaigns.referrals_reward_due",
         minute="40",

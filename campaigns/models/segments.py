@@ -24,7 +24,8 @@ class Segment(models.Model):
     """
 
     CURRENT_MONTH = 13
-    BIRTHDAY_MONTHS = [(0, _("Any month"))] + [
+    BIRTHDAY_MONTHS = [
+        (0, _("Any month")),
         (1, _("January")),
         (2, _("February")),
         (3, _("March")),
@@ -160,7 +161,10 @@ class Segment(models.Model):
         ):
             add("spend_max", _("“Spent at most” cannot be less than “spent at least”."))
         if self.spend_days is not None and self.spend_min is None and self.spend_max is None:
-            add("spend_min", _("Enter an amount to compare the spend with, or leave the days empty."))
+            add(
+                "spend_min",
+                _("Enter an amount to compare the spend with, or leave the days empty."),
+            )
         if self.rfm_min is not None and self.rfm_max is not None and self.rfm_min > self.rfm_max:
             add("rfm_max", _("“RFM score at most” cannot be less than “RFM score at least”."))
         self.favourite_category = (self.favourite_category or "").strip()
@@ -190,9 +194,7 @@ class MemberScore(models.Model):
     recency_days = models.PositiveIntegerField(
         _("days since last purchase or visit"), null=True, blank=True
     )
-    activity_count = models.PositiveIntegerField(
-        _("purchases and visits in 365 days"), default=0
-    )
+    activity_count = models.PositiveIntegerField(_("purchases and visits in 365 days"), default=0)
     spend = models.DecimalField(
         _("net spend in 365 days"), max_digits=14, decimal_places=2, default=0
     )
