@@ -4,3 +4,7 @@ from campaigns.api_bonus import urlpatterns as bonus_urls
 
 urlpatterns: list = []
 urlpatterns += bonus_urls
+
+from campaigns.api_referrals import urlpatterns as referral_urls  # noqa: E402
+
+urlpatterns += referral_urls

@@ -186,6 +186,16 @@ def referral_code_check(*, code: Any, new_member: Member | None = None) -> Refer
     return found
 
 
+def referral_code_validate(*, code: Any) -> str | None:
+    """Return the normalised code a sign-up form may pass on, or raise its error.
+
+    Empty, or referrals switched off: ``None`` (the code is ignored, the person joins).
+    """
+    if not str(code or "").strip() or not referral_settings().is_active:
+        return None
+    return referral_code_check(code=code).code
+
+
 def _looks_like(referrer: Member, new_member: Member) -> bool:
     """Whether the new member's contact is the referrer's own under another spelling."""
     if referrer.phone and referrer.phone == new_member.phone:
@@ -383,6 +393,7 @@ def connect() -> None:
     hooks.register("purchase_recorded", _on_purchase_recorded)
     hooks.register("purchase_refunded", _on_purchase_refunded)
     hooks.register("purchase_hooks_active", _purchase_hooks_active)
+    hooks.provide("referral_code_check", referral_code_validate)
 
 
 # Pay-outs ------------------------------------------------------------------------------------

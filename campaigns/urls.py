@@ -11,3 +11,10 @@ urlpatterns += [
     path("earn/", views_actions.earn, name="earn"),
     path("earn/<slug:code>/", views_actions.earn_claim, name="earn_claim"),
 ]
+
+from campaigns import views_referrals  # noqa: E402
+
+urlpatterns += [
+    path("refer/", views_referrals.refer, name="refer"),
+    path("join/<str:code>/", views_referrals.join, name="join"),
+]

@@ -171,6 +171,13 @@ class EnrolForm(CounterForm):
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
+    referral_code = forms.CharField(
+        label=_("Referral code (optional)"),
+        max_length=20,
+        required=False,
+        help_text=_("The code of the member who invited them, if any."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+    )
 
     def clean(self):
         data = super().clean()

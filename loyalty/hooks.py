@@ -26,6 +26,9 @@ engine without the core importing it: the first returns the active bonus campaig
 ``engine.CampaignSpec``; the second returns what the engine needs to know about one member
 for those campaigns (segments, points already given per capped campaign).
 
+``referral_code_check(code=...)`` lets a sign-up form check a referral code before enrolling
+(it raises the ``LoyaltyError`` the form shows; ``member_enroll`` checks again).
+
 ``purchase_hooks_active`` tells the set-based purchase batch whether per-purchase handlers
 have work to do; when any says yes, the batch records purchases one at a time.
 """
@@ -50,6 +53,7 @@ _handlers: dict[str, list[Callable[..., Any]]] = {
 _providers: dict[str, Callable[..., Any] | None] = {
     "campaign_specs": None,
     "member_campaign_state": None,
+    "referral_code_check": None,
 }
 
 

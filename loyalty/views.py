@@ -413,6 +413,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
                     location=request.counter_location,
                     via=Source.COUNTER,
                     actor=request.user,
+                    referral_code=data["referral_code"] or None,
                 )
             except errors.LoyaltyError as err:
                 form.add_loyalty_error(err)

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from loyalty import hooks
 from loyalty.errors import LoyaltyError
 from loyalty.models import EarnRule, PunchCardType
 from members.models import Member
@@ -58,12 +59,20 @@ class PortalSignupForm(SignupForm):
         label=_("Send me offers by SMS."),
         required=False,
     )
+    referral_code = forms.CharField(
+        label=_("Referral code (optional)"),
+        max_length=20,
+        required=False,
+        help_text=_("The code of the friend who invited you, if you have one."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+    )
 
     field_order = [
         "email",
         "password1",
         "password2",
         "language",
+        "referral_code",
         "terms",
         "marketing_email",
         "marketing_sms",
@@ -75,6 +84,17 @@ class PortalSignupForm(SignupForm):
         language.initial = translation.get_language()
         self.fields["marketing_email"].help_text = _("You can change this at any time.")
         self.fields["marketing_sms"].help_text = _("You can change this at any time.")
+
+    def clean_referral_code(self) -> str | None:
+        # The campaigns app checks the code (unknown, suspended member); enrolment checks again.
+        try:
+            return hooks.provided(
+                "referral_code_check",
+                self.cleaned_data["referral_code"] or None,
+                code=self.cleaned_data["referral_code"],
+            )
+        except LoyaltyError as error:
+            raise forms.ValidationError(error.detail, code=error.code) from None
 
     def consent_fields(self):
         return [self[name] for name in ("terms", "marketing_email", "marketing_sms")]

@@ -139,11 +139,13 @@ def member_portal_signup(
     language: str | None,
     consents: PortalConsents,
     at: datetime | None = None,
+    referral_code: str | None = None,
 ) -> Member | None:
     """Enrol the member of a new portal login, recording the consents of the form.
 
     Return the new member, or ``None`` when a member already has this email: that member
-    is linked by ``member_portal_link_verified`` once the address is verified, never before.
+    is linked by ``member_portal_link_verified`` once the address is verified, never before
+    (and ``referral_code`` is ignored: only new members are referred).
     """
     if not consents.terms:
         raise errors.InvalidInput(_("Accept the terms of the programme to join."), field="terms")
@@ -154,7 +156,13 @@ def member_portal_signup(
             raise AlreadyHasMembership()
         if Member.objects.filter(email=normalized).exists():
             return None
-        member = member_enroll(email=normalized, language=language, via=Source.PORTAL, at=at)
+        member = member_enroll(
+            email=normalized,
+            language=language,
+            via=Source.PORTAL,
+            at=at,
+            referral_code=referral_code,
+        )
         Member.objects.filter(pk=member.pk).update(user=user)
         member.user = user
         _consents_record(member=member, consents=consents, at=at)
@@ -429,7 +437,11 @@ class PortalAccountAdapter(DefaultAccountAdapter):
         with transaction.atomic():
             user = super().save_user(request, user, form, commit=True)
             member = member_portal_signup(
-                user=user, email=user.email, language=language, consents=consents
+                user=user,
+                email=user.email,
+                language=language,
+                consents=consents,
+                referral_code=data.get("referral_code") or None,
             )
         if member is None:
             # Kept until the address is verified; applied only if verified in this session.

@@ -172,10 +172,19 @@ class EnrolSerializer(serializers.Serializer):
     last_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
     birth_date = serializers.DateField(required=False, allow_null=True)
     language = serializers.CharField(required=False, allow_blank=True, max_length=10)
+    referral_code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=20,
+        help_text=_(
+            "Another member's referral code. Unknown: 400 referral_code_invalid; the "
+            "member's membership suspended or closed: 409 referral_code_inactive."
+        ),
+    )
 
 
 class UpdateSerializer(EnrolSerializer):
-    pass
+    referral_code = None  # a referral is given at enrolment only
 
 
 class ConsentInSerializer(serializers.Serializer):
@@ -339,6 +348,7 @@ class MemberListCreate(APIView):
                 language=data.get("language") or None,
                 location=request.auth.location,
                 via=Source.API,
+                referral_code=data.get("referral_code") or None,
             )
             return Response(
                 MemberSerializer(member, context=_context(request)).data,

@@ -59,6 +59,14 @@ class KioskEnrolForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off", "class": "kiosk-input"}),
     )
+    referral_code = forms.CharField(
+        label=_("Referral code from a friend (optional)"),
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "class": "kiosk-input"}
+        ),
+    )
     terms = forms.BooleanField(
         label=_("I accept the programme's terms"),
         required=True,

@@ -193,6 +193,7 @@ def kiosk_enrol(request: HttpRequest) -> HttpResponse:
                 language=_language(),
                 location=location,
                 via=Source.KIOSK,
+                referral_code=data["referral_code"] or None,
             )
             member_consent_set(
                 member=member,

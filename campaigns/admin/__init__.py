@@ -2,3 +2,4 @@
 
 from campaigns.admin import bonus  # noqa: F401
 from campaigns.admin import segments  # noqa: F401
+from campaigns.admin import referrals  # noqa: F401
