@@ -18,3 +18,11 @@ urlpatterns += [
     path("refer/", views_referrals.refer, name="refer"),
     path("join/<str:code>/", views_referrals.join, name="join"),
 ]
+
+from campaigns import views_messaging  # noqa: E402
+
+urlpatterns += [
+    path("inbox/", views_messaging.inbox, name="inbox"),
+    path("inbox/<int:pk>/", views_messaging.inbox_message, name="inbox_message"),
+    path("unsubscribe/<str:token>/", views_messaging.unsubscribe, name="unsubscribe"),
+]
