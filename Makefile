@@ -19,6 +19,7 @@ venv: $(STAMP)
 migrate: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py setup_schedules
+	$(PY) manage.py setup_messages
 
 demo: migrate
 	$(PY) manage.py demo

@@ -193,6 +193,7 @@ CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "messages", "webhooks"
 CELERY_TASK_ROUTES = {
     "loyalty.webhook_*": {"queue": "webhooks"},
     "campaigns.message*": {"queue": "messages"},
+    "campaigns.broadcast*": {"queue": "messages"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
