@@ -1,8 +1,10 @@
 """REST API endpoints of the campaigns app (mounted under /api/v1/ by loyalty.api_urls)."""
 
+from campaigns.api_actions import urlpatterns as action_urls
 from campaigns.api_bonus import urlpatterns as bonus_urls
 
 urlpatterns: list = []
+urlpatterns += action_urls
 urlpatterns += bonus_urls
 
 from campaigns.api_referrals import urlpatterns as referral_urls  # noqa: E402

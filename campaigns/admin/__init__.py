@@ -1,5 +1,6 @@
 """Admin of the campaigns app, one module per area."""
 
+from campaigns.admin import actions  # noqa: F401
 from campaigns.admin import bonus  # noqa: F401
 from campaigns.admin import messaging  # noqa: F401
 from campaigns.admin import segments  # noqa: F401
