@@ -665,3 +665,142 @@ def connect() -> None:
     hooks.register("visit_recorded", on_visit_recorded)
     hooks.register("purchase_refunded", on_purchase_refunded)
     hooks.register("purchase_hooks_active", purchase_hooks_active)
+
+
+# --------------------------------------------------------------------------------------------
+# Reads for the portal and the API
+# --------------------------------------------------------------------------------------------
+
+COMPLETED_SHOWN = 20
+
+
+@dataclass
+class ChallengeView:
+    """A challenge as one member sees it."""
+
+    challenge: Challenge
+    row: ChallengeProgress | None
+    can_join: bool
+
+    @property
+    def progress(self) -> Decimal:
+        return self.row.progress if self.row is not None else Decimal("0")
+
+    @property
+    def percent(self) -> int:
+        if self.row is not None and self.row.completed_at is not None:
+            return 100
+        target = self.challenge.target
+        return int(min(self.progress / target, 1) * 100) if target > 0 else 0
+
+    @property
+    def joined(self) -> bool:
+        return self.row is not None or self.challenge.enrolment == Challenge.Enrolment.AUTO
+
+    @property
+    def completed_at(self) -> datetime | None:
+        return self.row.completed_at if self.row is not None else None
+
+    @property
+    def progress_text(self) -> str:
+        return progress_text(self.challenge, self.progress)
+
+    @property
+    def reward_text(self) -> str:
+        return reward_text(self.challenge)
+
+
+@dataclass
+class MemberChallenges:
+    running: list[ChallengeView]
+    completed: list[ChallengeProgress]
+    badges: list[MemberBadge]
+
+
+def progress_text(challenge: Challenge, progress: Decimal) -> str:
+    """'2 of 5 visits', '€40.00 of €100.00 spent': the progress in the member's language."""
+    from loyalty.formatting import money, number
+    from loyalty.selectors import program_get
+
+    if challenge.goal == Goal.SPEND:
+        currency = program_get().currency
+        return gettext("%(done)s of %(target)s spent") % {
+            "done": money(progress, currency),
+            "target": money(challenge.target, currency),
+        }
+    values = {
+        "done": number(int(progress)),
+        "target": number(int(challenge.target)),
+        "category": challenge.category,
+    }
+    texts = {
+        Goal.PURCHASES: gettext("%(done)s of %(target)s purchases"),
+        Goal.VISITS: gettext("%(done)s of %(target)s visits"),
+        Goal.CATEGORY: gettext("%(done)s of %(target)s items from %(category)s"),
+        Goal.REFERRALS: gettext("%(done)s of %(target)s friends referred"),
+        Goal.DISTINCT_PRODUCTS: gettext("%(done)s of %(target)s different products"),
+    }
+    return texts.get(challenge.goal, "%(done)s / %(target)s") % values
+
+
+def reward_text(challenge: Challenge) -> str:
+    """What completing the challenge gives, e.g. '50 points, Free cake, the badge Regular'."""
+    from loyalty.formatting import number
+    from loyalty.selectors import program_get
+
+    parts = []
+    if challenge.reward_points:
+        parts.append(
+            gettext("%(points)s %(name)s")
+            % {"points": number(challenge.reward_points), "name": program_get().points_name}
+        )
+    if challenge.reward_id:
+        parts.append(str(challenge.reward.name))
+    if challenge.badge_id:
+        parts.append(gettext("the badge %(badge)s") % {"badge": challenge.badge.name})
+    return ", ".join(parts)
+
+
+def member_challenges(*, member: Member, as_of: datetime | None = None) -> MemberChallenges:
+    """The running challenges the member takes part in or may join, their completed ones
+    (latest first) and their badges: a constant number of queries, whatever the history
+    (plus one segment check per running challenge with a segment the member has not joined).
+    """
+    from campaigns.segments import segment_ids_for
+
+    as_of = as_of or timezone.now()
+    running = list(
+        Challenge.objects.filter(is_active=True, starts_at__lte=as_of, ends_at__gt=as_of)
+        .select_related("reward", "badge")
+        .order_by("ends_at", "pk")
+    )
+    rows = {
+        row.challenge_id: row
+        for row in ChallengeProgress.objects.filter(
+            member_id=member.pk, challenge_id__in=[c.pk for c in running]
+        )
+    }
+    to_check = [c.segment_id for c in running if c.segment_id and c.pk not in rows]
+    inside = segment_ids_for(member=member, segment_ids=to_check, as_of=as_of) if to_check else ()
+    views = []
+    for challenge in running:
+        row = rows.get(challenge.pk)
+        if row is None and challenge.segment_id and challenge.segment_id not in inside:
+            continue
+        can_join = row is None and challenge.enrolment == Challenge.Enrolment.OPT_IN
+        views.append(ChallengeView(challenge=challenge, row=row, can_join=can_join))
+    completed = list(
+        ChallengeProgress.objects.filter(member_id=member.pk, completed_at__isnull=False)
+        .select_related("challenge", "challenge__reward", "challenge__badge")
+        .order_by("-completed_at", "-pk")[:COMPLETED_SHOWN]
+    )
+    badges = list(
+        MemberBadge.objects.filter(member_id=member.pk)
+        .select_related("badge")
+        .order_by("-earned_at", "-pk")
+    )
+    return MemberChallenges(
+        running=[v for v in views if v.completed_at is None],
+        completed=completed,
+        badges=badges,
+    )

@@ -26,3 +26,12 @@ urlpatterns += [
     path("inbox/<int:pk>/", views_messaging.inbox_message, name="inbox_message"),
     path("unsubscribe/<str:token>/", views_messaging.unsubscribe, name="unsubscribe"),
 ]
+
+from campaigns import views_challenges  # noqa: E402
+
+urlpatterns += [
+    path("challenges/", views_challenges.challenges, name="challenges"),
+    path(
+        "challenges/<int:pk>/join/", views_challenges.challenge_join_view, name="challenge_join"
+    ),
+]
