@@ -23,7 +23,7 @@ class Command(BaseCommand):
                 minute=spec.minute,
                 hour=spec.hour,
                 day_of_week="*",
-                day_of_month="*",
+                day_of_month=spec.day_of_month,
                 month_of_year="*",
                 timezone=settings.TIME_ZONE,
             )
