@@ -385,3 +385,55 @@ def _segment_members(segment_ids: set[int], *, member_ids: list[int], as_of) -> 
             .values_list("pk", flat=True)
         )
     return found
+
+
+@dataclass(frozen=True)
+class MemberOffer:
+    """A bonus campaign a member can get, with what its cap still leaves them."""
+
+    campaign: BonusCampaign
+    running: bool
+    points_left: int | None
+
+
+def campaigns_for_member(*, member, as_of: datetime | None = None) -> list[MemberOffer]:
+    """Return the running and upcoming campaigns open to ``member`` (tier, VIP, segment).
+
+    Conditions of the purchase itself (time of day, spend, category, location) are left to
+    the page to describe. Capped campaigns the member has used up are left out.
+    """
+    from campaigns.segments import segment_ids_for
+
+    as_of = as_of or timezone.now()
+    campaigns = list(campaigns_current(as_of=as_of))
+    is_vip = member.is_vip(at=as_of)
+    segments = segment_ids_for(
+        member=member,
+        segment_ids=sorted({c.segment_id for c in campaigns if c.segment_id is not None}),
+        as_of=as_of,
+    )
+    capped = [c.pk for c in campaigns if c.cap is not None]
+    given = (
+        dict(
+            CampaignAward.objects.filter(member_id=member.pk, campaign_id__in=capped)
+            .values_list("campaign_id")
+            .annotate(total=Sum("points"))
+            .values_list("campaign_id", "total")
+        )
+        if capped
+        else {}
+    )
+    offers = []
+    for campaign in campaigns:
+        tier_ids = {t.pk for t in campaign.tiers.all()}
+        if tier_ids and member.tier_id not in tier_ids:
+            continue
+        if campaign.vip_only and not is_vip:
+            continue
+        if campaign.segment_id is not None and campaign.segment_id not in segments:
+            continue
+        left = None if campaign.cap is None else max(campaign.cap - given.get(campaign.pk, 0), 0)
+        if left == 0:
+            continue
+        offers.append(MemberOffer(campaign, campaign.starts_at <= as_of, left))
+    return offers

@@ -35,3 +35,7 @@ urlpatterns += [
         "challenges/<int:pk>/join/", views_challenges.challenge_join_view, name="challenge_join"
     ),
 ]
+
+from campaigns import views_bonus  # noqa: E402
+
+urlpatterns += [path("bonus/", views_bonus.bonus, name="bonus")]
