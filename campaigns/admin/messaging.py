@@ -25,6 +25,7 @@ from campaigns.messaging import (
     DEFAULT_MESSAGES,
     TemplateInvalid,
     allowed_variables,
+    broadcast_count,
     broadcast_preview,
     broadcast_send,
     broadcast_test_send,
@@ -261,6 +262,13 @@ class BroadcastAdmin(admin.ModelAdmin):
                 *self.counters,
             )
         return ("audience", *self.counters)
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None and obj.status != Broadcast.Status.DRAFT:
+            # Deliveries finish after the run: show the counts as they are now.
+            broadcast_count(broadcast=obj)
+        return obj
 
     def save_model(self, request, obj, form, change) -> None:
         if not change:
