@@ -19,9 +19,10 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Min, Q, Sum
 from django.db.models.functions import TruncDate
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from campaigns import messaging
@@ -113,6 +114,8 @@ def points_expiring_warn(*, as_of: datetime | None = None) -> int:
         for member in Member.objects.filter(pk__in=ids).order_by("pk"):
             for day, points in by_member[member.pk]:
                 context = {
+                    "expiring_points": points,
+                    "expiry_date": day,
                     "points": points,
                     "expires_on": day.isoformat(),
                     "days_left": (day - _local_date(as_of)).days,
@@ -174,6 +177,8 @@ def near_reward_nudge(*, as_of: datetime | None = None) -> int:
             members = members_eligible().filter(balance__gte=low, balance__lt=cost).order_by("pk")
             for member in members.iterator(chunk_size=CHUNK):
                 context = {
+                    "next_reward": reward.name,
+                    "points_to_next_reward": cost - member.balance,
                     "reward": reward.name,
                     "reward_id": reward.pk,
                     "points_cost": cost,
@@ -375,8 +380,9 @@ def monthly_statement_send(*, as_of: datetime | None = None) -> int:
     sent = 0
     for ids in _chunks(members.values_list("pk", flat=True).iterator(chunk_size=CHUNK)):
         figures = statement_figures(member_ids=ids, start=start, end=end)
-        expiring = dict(
-            PointsLot.objects.filter(
+        expiring = {
+            row["member_id"]: (row["points"], row["first"])
+            for row in PointsLot.objects.filter(
                 member_id__in=ids,
                 remaining__gt=0,
                 is_available=True,
@@ -384,20 +390,25 @@ def monthly_statement_send(*, as_of: datetime | None = None) -> int:
                 expires_at__lte=as_of + timedelta(days=soon_days),
             )
             .values("member_id")
-            .annotate(points=Sum("remaining"))
+            .annotate(points=Sum("remaining"), first=Min("expires_at"))
             .order_by()
-            .values_list("member_id", "points")
-        )
+        }
         for member in Member.objects.filter(pk__in=ids).order_by("pk"):
             numbers = figures.get(member.pk, {"earned": 0, "spent": 0, "expired": 0})
+            soon, first_expiry = expiring.get(member.pk, (0, None))
+            with translation.override(member.language or settings.LANGUAGE_CODE):
+                period = date_format(timezone.localtime(start), "YEAR_MONTH_FORMAT")
             context = {
+                "period": period,
+                "expiring_points": soon,
+                "expiry_date": first_expiry or "",
                 "month": month,
                 "balance": member.balance,
                 "pending": member.pending,
                 "earned": numbers["earned"],
                 "spent": numbers["spent"],
                 "expired": numbers["expired"],
-                "expiring": expiring.get(member.pk, 0),
+                "expiring": soon,
                 "expiring_days": soon_days,
                 "tier": "",
                 "tier_progress": "",
@@ -462,6 +473,7 @@ def campaign_announcements(*, as_of: datetime | None = None) -> int:
             "kind": str(kind),
             "campaign": campaign.name,
             "campaign_id": campaign.pk,
+            "ends": campaign.ends_at,
             "starts_at": campaign.starts_at.isoformat(),
             "ends_at": campaign.ends_at.isoformat(),
         }
