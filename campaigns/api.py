@@ -10,3 +10,7 @@ urlpatterns += bonus_urls
 from campaigns.api_referrals import urlpatterns as referral_urls  # noqa: E402
 
 urlpatterns += referral_urls
+
+from campaigns.api_challenges import urlpatterns as challenge_urls  # noqa: E402
+
+urlpatterns += challenge_urls
