@@ -190,10 +190,17 @@ def member_campaign_state(
 
 
 def _per_member_campaigns_running() -> bool:
-    """True while a campaign with a segment or a cap can apply (batch goes one by one)."""
+    """True while a started campaign with a segment or a cap can apply (batch goes one by one).
+
+    Campaigns that ended recently count too: a late upload may hold purchases from their time.
+    """
     from loyalty.selectors import program_rules
 
-    return any(c.needs_member_state for c in program_rules().campaigns)
+    now = timezone.now()
+    return any(
+        c.needs_member_state and (c.starts_at is None or c.starts_at <= now)
+        for c in program_rules().campaigns
+    )
 
 
 def _award_rows(purchase) -> list[CampaignAward]:
