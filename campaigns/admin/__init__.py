@@ -2,6 +2,7 @@
 
 from campaigns.admin import actions  # noqa: F401
 from campaigns.admin import bonus  # noqa: F401
+from campaigns.admin import games  # noqa: F401
 from campaigns.admin import challenges  # noqa: F401
 from campaigns.admin import messaging  # noqa: F401
 from campaigns.admin import nudges  # noqa: F401
