@@ -14,3 +14,7 @@ urlpatterns += referral_urls
 from campaigns.api_challenges import urlpatterns as challenge_urls  # noqa: E402
 
 urlpatterns += challenge_urls
+
+from campaigns.api_segments import urlpatterns as segment_urls  # noqa: E402
+
+urlpatterns += segment_urls

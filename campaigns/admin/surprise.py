@@ -7,6 +7,7 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -134,6 +135,9 @@ class SurpriseWinnerInline(admin.TabularInline):
     can_delete = False
     show_change_link = False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("member", "voucher", "entry")
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -174,9 +178,12 @@ class SurpriseDrawAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
 
-    @admin.display(description=_("winners"))
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(winners_total=Count("winners"))
+
+    @admin.display(description=_("winners"), ordering="winners_total")
     def winners_count(self, obj: SurpriseDraw) -> int:
-        return obj.winners.count()
+        return obj.winners_total
 
     def has_add_permission(self, request):
         return False
