@@ -79,11 +79,16 @@ class ReferralNotRevocable(errors.Conflict):
 
 
 def referral_settings() -> ReferralSettings:
-    """Return the referral settings (one row, created on first use), cached like the programme."""
+    """Return the referral settings (cached like the programme); defaults (off) before any are saved.
+
+    Reading never writes: saving a configuration row clears every process's configuration
+    cache, which a page view should not do.
+    """
     from campaigns.models import ReferralSettings
 
     return _config(
-        "campaigns.referral_settings", lambda: ReferralSettings.objects.get_or_create(pk=1)[0]
+        "campaigns.referral_settings",
+        lambda: ReferralSettings.objects.filter(pk=1).first() or ReferralSettings(pk=1),
     )
 
 
@@ -498,6 +503,10 @@ def referral_reward_pay(*, referral_id: int, as_of: datetime | None = None) -> b
             at=as_of,
         )
         milestones = _milestones_award(referrer, at=as_of) if referrer.is_active else []
+        if referrer.is_active:
+            from campaigns.challenges import challenge_referral_counted
+
+            challenge_referral_counted(member=referrer, at=as_of)
         for member, role in ((referrer, "referrer"), (friend, "friend")):
             if member.is_active:
                 message_send(

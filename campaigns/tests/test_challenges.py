@@ -431,3 +431,26 @@ def test_batch_records_one_by_one_while_a_challenge_runs(member, location):
     )
 
     assert progress_of(challenge, member).completed_at is not None
+
+
+def test_a_rewarded_referral_counts_in_the_referrers_challenge(
+    member, location, django_capture_on_commit_callbacks
+):
+    from campaigns.models import ReferralSettings
+    from campaigns.referrals import referral_code_for
+    from members.services import member_enroll
+
+    ReferralSettings.objects.update_or_create(
+        pk=1, defaults={"is_active": True, "referrer_points": 10, "revoke_window_days": 0}
+    )
+    challenge = ChallengeFactory(goal=G.REFERRALS, target=1, reward_points=100)
+    friend = member_enroll(
+        phone="+358509999999", referral_code=referral_code_for(member).code, via="portal"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        buy(friend, location, total="30.00")
+
+    row = progress_of(challenge, member)
+    assert row is not None and row.completed_at is not None
+    assert progress_of(challenge, friend) is None
