@@ -39,3 +39,13 @@ urlpatterns += [
 from campaigns import views_bonus  # noqa: E402
 
 urlpatterns += [path("bonus/", views_bonus.bonus, name="bonus")]
+
+from campaigns import views_games  # noqa: E402
+
+urlpatterns += [
+    path("leaderboard/", views_games.leaderboard, name="leaderboard"),
+    path("leaderboard/join/", views_games.leaderboard_join, name="leaderboard_join"),
+    path("leaderboard/leave/", views_games.leaderboard_leave, name="leaderboard_leave"),
+    path("sweepstakes/", views_games.sweepstakes, name="sweepstakes"),
+    path("sweepstakes/<int:pk>/buy/", views_games.sweepstake_buy, name="sweepstake_buy"),
+]
