@@ -23,7 +23,7 @@ from campaigns.models import (
     ReferralMilestoneAward,
     ReferralSettings,
 )
-from campaigns.referrals import referral_revoke, referral_settings
+from campaigns.referrals import referral_revoke
 from loyalty import errors
 from loyalty.admin import ReadOnlyAdminMixin
 from loyalty.admin_utils import EstimatedCountPaginator
@@ -72,7 +72,7 @@ class ReferralSettingsAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         # One row: go straight to it.
-        setting = referral_settings()
+        setting = ReferralSettings.objects.get_or_create(pk=1)[0]
         return HttpResponseRedirect(
             reverse("admin:campaigns_referralsettings_change", args=[setting.pk])
         )
