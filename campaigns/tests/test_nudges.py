@@ -336,3 +336,25 @@ def test_each_nudge_task_calls_its_service(program, monkeypatch):
         "monthly_statement_send",
         "campaign_announcements",
     ]
+
+
+# --- with the real messaging -----------------------------------------------------------------
+
+
+def test_with_the_real_messaging_two_runs_log_each_warning_once_and_render_it(program, settings):
+    from campaigns.models import MessageLog
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    NudgeSettings.load()
+    member = MemberFactory()
+    points_credit(member=member, points=40, reason="Gift", expires_at=at(2026, 3, 20, 12))
+
+    nudges.points_expiring_warn(as_of=at(2026, 3, 6, 10))
+    first = list(MessageLog.objects.filter(member=member).values_list("pk", flat=True))
+    nudges.points_expiring_warn(as_of=at(2026, 3, 7, 10))
+
+    logs = MessageLog.objects.filter(member=member, message_type__code="points_expiring")
+    assert sorted(logs.values_list("pk", flat=True)) == sorted(first)
+    assert logs.exists()
+    assert not logs.filter(status=MessageLog.Status.FAILED).exists()
+    assert "40" in logs.first().subject
