@@ -92,6 +92,15 @@ def test_cashier_records_an_action_for_a_member(staff_roles, cashier_client, cas
     assert fresh(member).balance == 50
 
 
+def test_the_member_page_links_to_recording_an_action_for_that_member(
+    staff_roles, cashier_client, member
+):
+    html = cashier_client.get(f"/admin/members/member/{member.pk}/change/").content.decode()
+
+    assert f'href="{ADD}?member={member.pk}"' in html
+    assert "Record an action" in html
+
+
 def test_cashier_sees_records_but_cannot_change_or_delete_them(staff_roles, cashier_client, member):
     action = ActionTypeFactory()
     from campaigns.actions import action_record
