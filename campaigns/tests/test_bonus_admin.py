@@ -146,3 +146,23 @@ def test_a_cashier_cannot_open_bonus_campaigns(staff_roles, cashier_client):
     assert cashier_client.get(LIST_URL).status_code == 403
     preview_url = reverse("admin:campaigns_bonuscampaign_preview", args=[campaign.pk])
     assert cashier_client.get(preview_url).status_code in (403, 404)
+
+
+def test_the_counter_preview_and_receipt_show_the_campaign_line(cashier_client, location):
+    from loyalty.tests.test_counter import form_token, member_url, purchase_url, text
+
+    make_campaign(name="Double points weekend")
+    member = MemberFactory()
+    token = form_token(cashier_client.get(member_url(member)))
+
+    preview = cashier_client.post(
+        purchase_url(member), {"amount": "12,00", "token": token, "action": "preview"}
+    )
+    recorded = cashier_client.post(
+        purchase_url(member), {"amount": "12,00", "token": token}, follow=True
+    )
+
+    assert "12 — Double points weekend" in text(preview)
+    assert "Double points weekend" in text(recorded)
+    member.refresh_from_db()
+    assert member.balance == 24

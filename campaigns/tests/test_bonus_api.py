@@ -9,6 +9,7 @@ from campaigns.tests.test_bonus import make_campaign
 from loyalty.api_base import api_key_create
 from loyalty.models import ApiKey
 from loyalty.tests.factories import LocationFactory
+from members.tests.factories import MemberFactory
 from tests.api.conftest import ApiClient
 
 URL = "/api/v1/campaigns/"
@@ -74,3 +75,26 @@ def test_without_a_valid_key_the_list_is_refused(program):
 
     assert ApiClient(None).get(URL).status_code == 401
     assert ApiClient("lk_bogus.secret").get(URL).status_code == 401
+
+
+def test_quote_and_record_over_http_show_the_campaign_line(program, location):
+    member = MemberFactory()
+    campaign = make_campaign(name="Coffee triple", multiplier="3", category="coffee")
+    till = ApiClient(
+        api_key_create(name="Till", permissions=list(ApiKey.Permission), location=location)[1]
+    )
+    body = {
+        "member": member.pk,
+        "total": "10.00",
+        "lines": [{"amount": "4.00", "category": "coffee"}, {"amount": "6.00", "category": "food"}],
+    }
+
+    quote = till.post("/api/v1/purchases/quote/", body)
+    recorded = till.post("/api/v1/purchases/", {**body, "external_id": "R-77"})
+
+    line = {"code": "campaign", "label": "Coffee triple", "points": 8, "campaign_id": campaign.pk}
+    assert quote.status_code == 200
+    assert line in quote.json()["awards"]
+    assert quote.json()["points"] == 18
+    assert recorded.status_code == 201, recorded.json()
+    assert line in recorded.json()["awards"]
