@@ -22,9 +22,11 @@ A handler that raises aborts the whole write, so handlers must only raise for re
   without calling ``purchase_recorded`` (their ``awards`` name what each earned).
 
 ``campaign_specs`` and ``member_campaign_state`` let the campaigns app feed the earning
-engine without the core importing it: the first returns the active bonus campaigns as
-``engine.CampaignSpec``; the second returns what the engine needs to know about one member
-for those campaigns (segments, points already given per capped campaign).
+engine without the core importing it: the first, ``campaign_specs()``, returns the active bonus
+campaigns as ``engine.CampaignSpec`` (cached by ``selectors.program_rules``); the second,
+``member_campaign_state(member=..., campaigns=[specs with a segment or cap], at=...)``,
+returns ``{"segment_ids": ..., "campaign_points": {campaign_id: points already given}}`` and
+is called only while such a campaign's window contains the purchase time.
 
 ``referral_code_check(code=...)`` lets a sign-up form check a referral code before enrolling
 (it raises the ``LoyaltyError`` the form shows; ``member_enroll`` checks again).
