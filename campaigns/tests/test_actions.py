@@ -361,3 +361,31 @@ def test_a_timestamp_is_stored_as_given(member):
     record = action_record(member=member, action=action, source=Source.API, at=moment)
 
     assert record.created_at == moment
+
+
+def test_saving_the_portal_profile_pays_profile_and_newsletter_actions(program):
+    from members.accounts import member_profile_save
+    from members.tests.factories import MemberFactory
+
+    ActionTypeFactory(code="profile", kind=ActionType.Kind.PROFILE_COMPLETE, points=20)
+    ActionTypeFactory(code="news", kind=ActionType.Kind.NEWSLETTER, points=15)
+    member = MemberFactory(first_name="Anna", last_name="")
+
+    member_profile_save(
+        member=member,
+        first_name="Anna",
+        last_name="Virtanen",
+        birth_date=date(1990, 5, 1),
+        language="en",
+        favourite_categories=[],
+        marketing_email=True,
+        marketing_sms=False,
+        message_frequency="any",
+    )
+
+    assert sorted(ActionRecord.objects.values_list("action__code", flat=True)) == [
+        "news",
+        "profile",
+    ]
+    assert fresh(member).balance == 35
+    assert_ledger_clean()

@@ -147,7 +147,7 @@ def test_an_empty_segment_is_refused_and_nothing_is_written(members, sent):
     [
         ({"count": 3}, SurpriseNothingToGive),
         ({"count": 0, "points": 5}, SurpriseBadCount),
-        ({"count": 10_001, "points": 5}, SurpriseBadCount),
+        ({"count": 1_001, "points": 5}, SurpriseBadCount),
         ({"count": 3, "points": -5}, errors.InvalidPoints),
         ({"count": 3, "points": 5, "seed": "lucky"}, SurpriseBadSeed),
         ({"count": 3, "points": 5, "seed": 2**64}, SurpriseBadSeed),
