@@ -98,6 +98,26 @@ def _wipe_members_and_history():
 
     DigitalCode.objects.update(voucher=None)
     PunchCard.objects.update(voucher=None)
+    # Campaign rows that name members (referrals, progress, entries, messages...) go first;
+    # they protect one another and vouchers, so delete until none is left.
+    from django.apps import apps
+    from django.db import transaction
+    from django.db.models import ProtectedError
+
+    pending = [
+        model
+        for model in apps.get_app_config("campaigns").get_models()
+        if any(getattr(f, "related_model", None) is Member for f in model._meta.fields)
+    ]
+    for _round in range(len(pending) + 1):
+        for model in list(pending):
+            try:
+                with transaction.atomic():
+                    model.objects.all().delete()
+                pending.remove(model)
+            except ProtectedError:
+                pass
+    assert not pending
     for model in (
         VoucherUse,
         PointsPayment,

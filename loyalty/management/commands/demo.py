@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from faker import Faker
 
+from campaigns.demo import demo_campaigns_ensure
 from loyalty import errors
 from loyalty.models import (
     Benefit,
@@ -198,6 +199,7 @@ class Command(BaseCommand):
                 self._ensure_programme()
                 self._ensure_rules()
                 self._ensure_catalogue(locations)
+                demo_campaigns_ensure()
                 stats = _HistoryBuilder(
                     locations=locations,
                     manager=staff["manager"],
