@@ -72,7 +72,9 @@ class SurpriseDraw(models.Model):
         verbose_name_plural = _("surprise draws")
         ordering = ["-drawn_at", "-pk"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(count__gte=1), name="surprise_count_positive"),
+            models.CheckConstraint(
+                condition=models.Q(count__gte=1), name="surprise_count_positive"
+            ),
             models.CheckConstraint(
                 condition=models.Q(reward__isnull=False) | models.Q(points__gt=0),
                 name="surprise_has_reward_or_points",
