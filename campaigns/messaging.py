@@ -142,6 +142,10 @@ COMMON_VARIABLES: tuple[str, ...] = (
     "portal_url",
     "unsubscribe_url",
 )
+# Common variables a caller's context cannot replace (the caller's "name" is not the member's).
+OWN_VARIABLES = frozenset(
+    {"name", "first_name", "program", "points_name", "portal_url", "unsubscribe_url", "voucher_qr"}
+)
 # Names a template may use without them being variables of ours.
 _TEMPLATE_BUILTINS = frozenset({"True", "False", "None", "forloop", "block"})
 
@@ -174,6 +178,7 @@ DEFAULT_MESSAGES: dict[str, MessageDefault] = {
             "on {{ expiry_date }}. You have {{ balance }} {{ points_name }} now: spend them "
             "before they go.\n\n{{ portal_url }}"
         ),
+        variables=("points", "days_left", "expires_on"),
     ),
     "birthday": MessageDefault(
         name=_("Birthday greeting"),
@@ -184,7 +189,7 @@ DEFAULT_MESSAGES: dict[str, MessageDefault] = {
             "Happy birthday, {{ first_name }}! Thank you for being a {{ program }} member."
             "\n\n{{ portal_url }}"
         ),
-        variables=("reward", "points"),
+        variables=("reward", "points", "year", "voucher_expires_at"),
     ),
     "sweepstake_won": MessageDefault(
         name=_("Sweepstake won"),
@@ -222,7 +227,7 @@ DEFAULT_MESSAGES: dict[str, MessageDefault] = {
             "{% if points %}You got {{ points }} {{ points_name }}. {% endif %}"
             "Your balance: {{ balance }} {{ points_name }}.\n\n{{ portal_url }}"
         ),
-        variables=("points", "friend", "reward"),
+        variables=("points", "friend", "role", "milestones", "reward"),
     ),
     "challenge_completed": MessageDefault(
         name=_("Challenge completed"),
@@ -233,22 +238,35 @@ DEFAULT_MESSAGES: dict[str, MessageDefault] = {
             "{% if points %} You got {{ points }} {{ points_name }}.{% endif %}"
             "\n\n{{ portal_url }}"
         ),
-        variables=("challenge", "points", "reward"),
+        variables=("challenge", "points", "reward", "badge"),
     ),
     "badge_earned": MessageDefault(
         name=_("Badge earned"),
         category=_M,
         subject=_("New badge: {{ badge }}"),
         text=_("Hello {{ first_name }}, you earned the badge {{ badge }}.\n\n{{ portal_url }}"),
-        variables=("badge",),
+        variables=("badge", "description"),
     ),
     "near_reward": MessageDefault(
         name=_("Close to a reward"),
         category=_M,
-        subject=_("Only {{ points_to_next_reward }} {{ points_name }} to {{ next_reward }}"),
+        subject=_("Almost there, {{ first_name }}"),
         text=_(
-            "Hello {{ first_name }}, you have {{ balance }} {{ points_name }}: only "
-            "{{ points_to_next_reward }} more for {{ next_reward }}.\n\n{{ portal_url }}"
+            "Hello {{ first_name }}, "
+            "{% if card %}only {{ stamps_missing }} more stamps on your {{ card }} card"
+            "{% if reward %} for {{ reward }}{% endif %}."
+            "{% else %}you have {{ balance }} {{ points_name }}: only "
+            "{{ points_to_next_reward }} more for {{ next_reward }}.{% endif %}"
+            "\n\n{{ portal_url }}"
+        ),
+        variables=(
+            "reward",
+            "points_cost",
+            "points_missing",
+            "card",
+            "stamps",
+            "stamps_needed",
+            "stamps_missing",
         ),
     ),
     "win_back": MessageDefault(
@@ -260,7 +278,7 @@ DEFAULT_MESSAGES: dict[str, MessageDefault] = {
             "Hello {{ first_name }}, it has been a while. You still have {{ balance }} "
             "{{ points_name }} waiting for you at {{ program }}.\n\n{{ portal_url }}"
         ),
-        variables=("reward", "points"),
+        variables=("reward", "points", "voucher_expires_at"),
     ),
     "monthly_statement": MessageDefault(
         name=_("Monthly statement"),
@@ -274,25 +292,36 @@ DEFAULT_MESSAGES: dict[str, MessageDefault] = {
             "{% if expiring_points %} {{ expiring_points }} expire on {{ expiry_date }}."
             "{% endif %}\n\n{{ portal_url }}"
         ),
-        variables=("period", "earned", "spent"),
+        variables=(
+            "period",
+            "month",
+            "earned",
+            "spent",
+            "expired",
+            "pending",
+            "expiring",
+            "expiring_days",
+            "tier_progress",
+        ),
     ),
     "campaign_started": MessageDefault(
         name=_("Campaign started"),
         category=_M,
         subject=_("{{ campaign }} has started"),
         text=_("Hello {{ first_name }}, {{ campaign }} has started.\n\n{{ portal_url }}"),
-        variables=("campaign", "ends"),
+        variables=("campaign", "kind", "ends"),
     ),
     "instant_win": MessageDefault(
         name=_("Instant win"),
         category=_S,
-        subject=_("You won: {{ prize }}"),
+        subject=_("You won!"),
         text=_(
-            "Congratulations {{ first_name }}! Your purchase won {{ prize }}."
+            "Congratulations {{ first_name }}! Your purchase won "
+            "{% if reward %}{{ reward }}{% else %}{{ points }} {{ points_name }}{% endif %}."
             "{% if voucher_code %} Your voucher code: {{ voucher_code }}.{% endif %}"
             "\n\n{{ portal_url }}"
         ),
-        variables=("prize", "points"),
+        variables=("reward", "points", "number"),
     ),
     "surprise": MessageDefault(
         name=_("Surprise reward"),
@@ -304,7 +333,7 @@ DEFAULT_MESSAGES: dict[str, MessageDefault] = {
             "{% if voucher_code %} Your voucher code: {{ voucher_code }}.{% endif %}"
             "\n\n{{ portal_url }}"
         ),
-        variables=("reward", "points"),
+        variables=("reward", "points", "draw"),
     ),
     "broadcast": MessageDefault(
         name=_("News"),
@@ -365,12 +394,22 @@ def messages_setup(*, codes: Sequence[str] | None = None) -> int:
     return created
 
 
+def _message_type_load(code: str) -> MessageType | None:
+    return MessageType.objects.prefetch_related("templates").filter(code=code).first()
+
+
 def message_type_get(code: str) -> MessageType:
-    """Return the message type ``code``; a built-in one missing from the database is created."""
-    mtype = MessageType.objects.filter(code=code).first()
+    """Return the message type ``code`` with its templates; a missing built-in one is created.
+
+    Types and templates are configuration: cached per process like the programme (a save in
+    the admin is seen at once).
+    """
+    from loyalty.selectors import _config
+
+    mtype = _config(f"campaigns.message_type:{code}", lambda: _message_type_load(code))
     if mtype is None and code in DEFAULT_MESSAGES:
         messages_setup(codes=[code])
-        mtype = MessageType.objects.filter(code=code).first()
+        mtype = _message_type_load(code)
     if mtype is None:
         raise MessageTypeUnknown(code=code)
     return mtype
@@ -475,7 +514,9 @@ class _Lazy:
 
 
 def _settings() -> MessagingSettings:
-    return MessagingSettings.get()
+    from loyalty.selectors import _config
+
+    return _config("campaigns.messaging_settings", MessagingSettings.get)
 
 
 def _base_url(config: MessagingSettings | None = None) -> str:
@@ -484,7 +525,10 @@ def _base_url(config: MessagingSettings | None = None) -> str:
         return config.portal_url.rstrip("/")
     from django.contrib.sites.models import Site
 
-    domain = Site.objects.get_current().domain
+    try:
+        domain = Site.objects.get_current().domain  # cached per process
+    except Site.DoesNotExist:
+        domain = "localhost:8000"
     scheme = "http" if domain.startswith(("localhost", "127.", "example.com")) else "https"
     return f"{scheme}://{domain}"
 
@@ -502,6 +546,14 @@ def _format(value: Any) -> Any:
     if isinstance(value, models.Model):
         return str(value)
     return value
+
+
+def _format_code(code: Any) -> str:
+    """Show a voucher code as members see it on vouchers (ABCDE-FGHJK)."""
+    from rewards.codes import voucher_code_normalize
+
+    raw = voucher_code_normalize(str(code or ""))
+    return f"{raw[:5]}-{raw[5:]}" if len(raw) == 10 else str(code or "")
 
 
 def _qr_img(code: str) -> str:
@@ -540,8 +592,10 @@ def _member_variables(member, context: Mapping[str, Any], config: MessagingSetti
     program = program_get()
     base = _base_url(config)
     voucher = context.get("voucher")
-    code = context.get("voucher_code") or (voucher.formatted_code if voucher is not None else "")
-    raw_code = voucher.code if voucher is not None else str(code).replace("-", "")
+    code = _format_code(
+        context.get("voucher_code") or (voucher.code if voucher is not None else "")
+    )
+    raw_code = code.replace("-", "")
 
     def full_name() -> str:
         return f"{member.first_name} {member.last_name}".strip() or gettext("member")
@@ -614,8 +668,11 @@ def message_render(
     with translation.override(language):
         values = _member_variables(member, context, config)
         for key, value in context.items():
-            if key in allowed and key not in COMMON_VARIABLES:
-                values[key] = _format(value)
+            if key not in allowed or key in OWN_VARIABLES:
+                continue
+            if key in COMMON_VARIABLES and value in ("", None):
+                continue  # the caller does not know it: keep the member's own figure
+            values[key] = _format_code(value) if key == "voucher_code" else _format(value)
         values["unsubscribe_url"] = (
             unsubscribe_url(member=member, channel=channel, base=_base_url(config))
             if message_type.is_marketing

@@ -16,6 +16,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.models import ConfigModel
+
 
 class Channel(models.TextChoices):
     EMAIL = "email", _("Email")
@@ -28,7 +30,7 @@ class Category(models.TextChoices):
     MARKETING = "marketing", _("Marketing")
 
 
-class MessagingSettings(models.Model):
+class MessagingSettings(ConfigModel):
     """The programme's message settings (one row): quiet hours, sender, portal address."""
 
     quiet_hours_start = models.TimeField(
@@ -73,7 +75,7 @@ class MessagingSettings(models.Model):
         return obj
 
 
-class MessageType(models.Model):
+class MessageType(ConfigModel):
     """A kind of message the programme sends, with its category and allowed channels.
 
     Service messages tell members about their own points and vouchers (a voucher issued,
@@ -123,7 +125,7 @@ class MessageType(models.Model):
         return [c for c in Channel.values if getattr(self, c)]
 
 
-class MessageTemplate(models.Model):
+class MessageTemplate(ConfigModel):
     """The words of a message type in one language (Django template syntax)."""
 
     message_type = models.ForeignKey(

@@ -53,6 +53,15 @@ def by_channel(logs):
     return {log.channel: log for log in logs}
 
 
+def edit_template(code, language="en", **fields):
+    """Change a template as the admin would; return the type as message_send sees it."""
+    template = messaging.message_type_get(code).templates.get(language=language)
+    for key, value in fields.items():
+        setattr(template, key, value)
+    template.save()
+    return messaging.message_type_get(code)
+
+
 def deliver_all(logs):
     for log in logs:
         if log.status == Status.QUEUED:
@@ -207,7 +216,9 @@ def test_channel_the_type_does_not_allow_is_suppressed_when_asked_for(member):
 
 def test_switched_off_type_sends_nothing(member):
     message_send(member=member, type_code="voucher_issued")
-    MessageType.objects.filter(code="voucher_issued").update(is_active=False)
+    mtype = MessageType.objects.get(code="voucher_issued")
+    mtype.is_active = False
+    mtype.save()  # as the admin does: the cached configuration is refreshed
 
     logs = message_send(member=member, type_code="voucher_issued")
 
@@ -328,10 +339,7 @@ def test_console_sms_backend_is_the_default(member, settings, caplog):
 
 
 def test_template_with_unknown_variable_fails_to_render_with_a_clear_error(member):
-    mtype = messaging.message_type_get("near_reward")
-    MessageTemplate.objects.filter(message_type=mtype, language="en").update(
-        text="Hello {{ first_name }} {{ password }}"
-    )
+    mtype = edit_template("near_reward", text="Hello {{ first_name }} {{ password }}")
 
     with pytest.raises(UnknownVariable) as info:
         message_render(member=member, message_type=mtype)
@@ -368,8 +376,7 @@ def test_known_variables_loops_and_with_pass_validation():
 def test_template_syntax_error_and_file_include_are_refused(member):
     with pytest.raises(TemplateInvalid):
         messaging.template_validate(message_type="birthday", source="{% if %}")
-    mtype = messaging.message_type_get("birthday")
-    MessageTemplate.objects.filter(message_type=mtype).update(text='{% include "base.html" %}')
+    mtype = edit_template("birthday", text='{% include "base.html" %}')
     with pytest.raises(TemplateInvalid):
         message_render(member=member, message_type=mtype)
 
@@ -600,3 +607,34 @@ def test_inbox_queries_do_not_grow_with_messages(
     for i in range(15):
         message_send(member=member, type_code="voucher_issued", dedupe_key=str(i))
     assert count() == few
+
+
+def test_caller_context_fills_type_variables_but_not_the_members_name(program):
+    member = MemberFactory(first_name="Ann")
+
+    log = by_channel(
+        message_send(
+            member=member,
+            type_code="instant_win",
+            context={"name": "Lucky hour", "reward": "Cake", "voucher_code": "abcdefghjk"},
+            at=NOON,
+        )
+    )["inbox"]
+
+    assert log.body_text.startswith("Congratulations Ann! Your purchase won Cake.")
+    assert "ABCDE-FGHJK" in log.body_text  # shown as on the voucher
+
+
+def test_near_reward_for_a_punch_card_uses_the_card_wording(program):
+    member = MemberFactory(first_name="Ann")
+
+    log = by_channel(
+        message_send(
+            member=member,
+            type_code="near_reward",
+            context={"card": "Coffee", "stamps_missing": 2, "reward": "Free coffee"},
+            at=NOON,
+        )
+    )["inbox"]
+
+    assert "only 2 more stamps on your Coffee card for Free coffee." in log.body_text

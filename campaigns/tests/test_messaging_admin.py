@@ -134,7 +134,9 @@ def test_preview_of_unknown_member_is_a_form_error(staff_roles, manager_client):
 
 def test_preview_reports_a_broken_template(staff_roles, manager_client, member):
     mtype = message_type_get("near_reward")
-    mtype.templates.filter(language="en").update(text="{{ nope }}")
+    template = mtype.templates.get(language="en")
+    template.text = "{{ nope }}"
+    template.save()
 
     page = manager_client.get(
         reverse("admin:campaigns_messagetype_preview", args=[mtype.pk]), {"member": member.pk}
