@@ -507,7 +507,11 @@ def referral_reward_pay(*, referral_id: int, as_of: datetime | None = None) -> b
             from campaigns.challenges import challenge_referral_counted
 
             challenge_referral_counted(member=referrer, at=as_of)
-        for member, role in ((referrer, "referrer"), (friend, "friend")):
+        sides = (
+            (referrer, "referrer", referral.referrer_points, referrer_voucher),
+            (friend, "friend", referral.friend_points, friend_voucher),
+        )
+        for member, role, points, voucher in sides:
             if member.is_active:
                 message_send(
                     member=member,
@@ -515,9 +519,8 @@ def referral_reward_pay(*, referral_id: int, as_of: datetime | None = None) -> b
                     context={
                         "role": role,
                         "friend": _friend_label(friend),
-                        "points": referral.referrer_points
-                        if role == "referrer"
-                        else referral.friend_points,
+                        "points": points,
+                        "reward": str(voucher.reward.name) if voucher is not None else "",
                         "milestones": [m.count for m in milestones] if role == "referrer" else [],
                     },
                     dedupe_key=f"referral:{referral.pk}:{role}",

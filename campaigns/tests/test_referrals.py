@@ -364,6 +364,12 @@ def test_rewarded_members_are_told(monkeypatch, referrer, code):
         (referrer.pk, "referral_rewarded", "referrer"),
         (friend.pk, "referral_rewarded", "friend"),
     }
+    points = {m["context"]["role"]: m["context"]["points"] for m in sent}
+    assert points == {"referrer": REFERRER_POINTS, "friend": FRIEND_POINTS}
+    assert {m["dedupe_key"] for m in sent} == {
+        f"referral:{Referral.objects.get().pk}:referrer",
+        f"referral:{Referral.objects.get().pk}:friend",
+    }
 
 
 def test_with_a_window_of_zero_the_rewards_come_right_after_the_purchase(
