@@ -18,3 +18,7 @@ urlpatterns += challenge_urls
 from campaigns.api_segments import urlpatterns as segment_urls  # noqa: E402
 
 urlpatterns += segment_urls
+
+from campaigns.api_games import urlpatterns as games_urls  # noqa: E402
+
+urlpatterns += games_urls
