@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from campaigns.models import Referral, ReferralCode, ReferralSettings
 
 CODE_LENGTH = 8
+# Longer than the per-process configuration cache lives (loyalty.selectors.CONFIG_TTL).
+RECENT_ENROLMENT = timedelta(minutes=1)
 _NOISE = re.compile(r"[\s\-_.]")
 _GMAIL = {"gmail.com", "googlemail.com"}
 
@@ -328,7 +330,10 @@ def _reward_now(referral_id: int) -> None:
 def _on_purchase_recorded(
     *, member: Member, purchase: Purchase, total: Decimal, at: datetime, **_kw
 ):
-    if not referrals_pending_exist():
+    # Another process may not know yet of a referral made seconds ago (its configuration
+    # cache lives a few seconds): a member who just joined is always looked up.
+    just_joined = member.enrolled_at >= timezone.now() - RECENT_ENROLMENT
+    if not just_joined and not referrals_pending_exist():
         return
     from campaigns.models import Referral
 

@@ -524,3 +524,15 @@ def test_staff_revoke_with_a_reason_and_not_after_the_pay_out(referrer, code):
     with pytest.raises(ReferralNotRevocable):
         referral_revoke(referral=Referral.objects.get(referred=other), reason="Too late")
     assert Referral.objects.get(referred=other).status == Referral.Status.REWARDED
+
+
+def test_a_just_joined_friends_purchase_is_seen_even_if_the_cached_check_is_stale(
+    code, monkeypatch
+):
+    friend = enrol(code)
+    # another process whose cache still says no referral is pending
+    monkeypatch.setattr(referrals, "referrals_pending_exist", lambda: False)
+
+    purchase_record(member=friend, location=_location(), total="30.00")
+
+    assert Referral.objects.get(referred=friend).status == Referral.Status.QUALIFIED
