@@ -10,6 +10,11 @@ urlpatterns: list = []
 urlpatterns += [
     path("earn/", views_actions.earn, name="earn"),
     path("earn/<slug:code>/", views_actions.earn_claim, name="earn_claim"),
+    path(
+        "counter/members/<int:pk>/actions/",
+        views_actions.counter_action,
+        name="counter_action",
+    ),
 ]
 
 from campaigns import views_referrals  # noqa: E402

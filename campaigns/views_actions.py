@@ -8,7 +8,7 @@ limits and the one-payment-per-reference rule are the same as at the till and in
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import URLValidator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -20,6 +20,8 @@ from campaigns.models import ActionType
 from loyalty import errors
 from loyalty.models import Source
 from loyalty.selectors import program_get
+from loyalty.views import counter_view
+from members.models import Member
 from members.views import _page, member_view
 
 # For these kinds the reference is the link to the member's post, so it must be a web link.
@@ -82,3 +84,36 @@ def earn_claim(request: HttpRequest, code: str) -> HttpResponse:
     else:
         messages.info(request, _("You already claimed this one; no more points were added."))
     return redirect("campaigns:earn")
+
+
+@counter_view
+@require_POST
+def counter_action(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record an action for a member at the counter, then go back to the member's panel."""
+    if not request.user.has_perm("campaigns.add_actionrecord"):
+        raise PermissionDenied
+    member = Member.objects.filter(pk=pk).first()
+    if member is None:
+        raise Http404(_("No member has this id."))
+    try:
+        record = action_record(
+            member=member,
+            action=request.POST.get("action", ""),
+            reference=request.POST.get("reference", ""),
+            source=Source.COUNTER,
+            actor=request.user,
+        )
+    except errors.LoyaltyError as error:
+        messages.error(request, error.detail)
+    else:
+        if record.created:
+            messages.success(
+                request,
+                _("%(action)s recorded: %(points)s points.")
+                % {"action": record.action.name, "points": record.points},
+            )
+        else:
+            messages.info(
+                request, _("This reference was already recorded; no more points were given.")
+            )
+    return redirect("counter:member", pk=member.pk)

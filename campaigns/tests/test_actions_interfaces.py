@@ -435,3 +435,66 @@ def test_claiming_needs_post(signed_in):
     assert client.get("/earn/app/").status_code == 405
     assert not ActionRecord.objects.exists()
     assert reverse("campaigns:earn") == "/earn/"
+
+
+# --------------------------------------------------------------------------------------------
+# Counter page
+# --------------------------------------------------------------------------------------------
+
+
+def test_cashier_records_an_action_on_the_counter_page(
+    staff_roles, cashier_client, cashier_user, member
+):
+    review_action(name="Google review", points=50)
+    ActionTypeFactory(name="Portal only", recordable_in_portal=True, recordable_by_staff=False)
+
+    page = cashier_client.get(f"/counter/members/{member.pk}/").content.decode()
+    assert "Record an action" in page
+    assert "Google review (+50)" in page and "Portal only" not in page
+
+    response = cashier_client.post(
+        f"/counter/members/{member.pk}/actions/",
+        {"action": "google-review", "reference": REVIEW},
+        follow=True,
+    )
+
+    assert response.redirect_chain[-1][0] == f"/counter/members/{member.pk}/"
+    assert "Google review recorded: 50 points." in response.content.decode()
+    record = ActionRecord.objects.get()
+    assert (record.source, record.actor) == (Source.COUNTER, cashier_user)
+    assert fresh(member).balance == 50
+
+
+def test_a_refused_action_at_the_counter_shows_why_and_pays_nothing(
+    staff_roles, cashier_client, member
+):
+    review_action()
+    before = snapshot()
+
+    response = cashier_client.post(
+        f"/counter/members/{member.pk}/actions/", {"action": "google-review"}, follow=True
+    )
+
+    assert "needs a reference" in response.content.decode()
+    assert snapshot() == before
+
+
+def test_the_counter_action_needs_the_permission_to_record_actions(
+    staff_roles, client, location, member
+):
+    from django.contrib.auth.models import Permission
+
+    from loyalty.tests.factories import cashier
+
+    ActionTypeFactory(code="app")
+    url = f"/counter/members/{member.pk}/actions/"
+    assert client.post(url, {"action": "app"}).status_code == 302  # to the login
+    user = cashier(locations=[location])
+    user.groups.clear()  # may use the counter, may not record actions
+    user.user_permissions.add(Permission.objects.get(codename="use_counter"))
+    client.force_login(user)
+
+    assert client.get(f"/counter/members/{member.pk}/").status_code == 200
+    assert client.post(url, {"action": "app"}).status_code == 403
+    assert client.get(url).status_code == 405
+    assert not ActionRecord.objects.exists()
