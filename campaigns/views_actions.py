@@ -1,8 +1,9 @@
-"""The portal's "Earn more points" page: actions members claim themselves (a review, a share).
+"""Pages that record action bonuses: the portal's "Earn more points" page and the counter.
 
-Only active actions flagged for the portal are listed; each shows whether it is done for
-the current period. Claiming calls ``action_record`` with the portal as the source, so the
-limits and the one-payment-per-reference rule are the same as at the till and in the API.
+The portal lists only active actions flagged for it, each with whether it is done for the
+current period; the counter's "Record an action" panel (``action_tags``) posts to
+``counter_action``. Both call ``action_record`` (source portal or counter), so the limits
+and the one-payment-per-reference rule are the same as in the admin and the API.
 """
 
 from __future__ import annotations
