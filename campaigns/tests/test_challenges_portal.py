@@ -118,6 +118,7 @@ def test_page_queries_do_not_grow_with_history(member_client, member, location):
 
 def test_dashboard_panel_shows_progress_and_badge_count(member_client, member, location):
     ChallengeFactory(name="Three buys", target=3)
+    ChallengeFactory(name="Optional", enrolment=Challenge.Enrolment.OPT_IN)
     svc.badge_award(member=member, badge=BadgeFactory(), source="staff", reason="Welcome")
     purchase_record(member=member, location=location, total="5.00")
 
@@ -126,5 +127,6 @@ def test_dashboard_panel_shows_progress_and_badge_count(member_client, member, l
     assert 'data-testid="challenges-panel"' in html
     assert "Three buys: 1 of 3 purchases" in html
     assert "1 badge earned" in html
+    assert "1 challenge is waiting for you to join." in html
     assert reverse("campaigns:challenges") in html
     assert "Challenges from the programme will appear here." not in html
