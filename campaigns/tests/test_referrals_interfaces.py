@@ -411,3 +411,23 @@ def test_hourly_job_pays_after_the_window_through_the_task(anna, code, location)
     assert Referral.objects.get(referred=friend).status == Referral.Status.QUALIFIED
     assert referrals_reward_due(as_of=timezone.now() + timedelta(days=15)) == 1
     assert Referral.objects.get(referred=friend).status == Referral.Status.REWARDED
+
+
+def test_refer_page_runs_the_same_few_queries_for_1_or_10_friends(anna_client, code):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert anna_client.get(reverse("campaigns:refer")).status_code == 200
+        return len(ctx.captured_queries)
+
+    member_enroll(phone="+358409990000", first_name="Eka", referral_code=code)
+    anna_client.get(reverse("campaigns:refer"))  # warm up: session, configuration
+    few = queries()
+    for i in range(1, 10):
+        member_enroll(phone=f"+35840999000{i}", first_name=f"F{i}", referral_code=code)
+    many = queries()
+
+    assert many == few, (few, many)
+    assert few <= 15, few
