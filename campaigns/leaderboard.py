@@ -301,7 +301,14 @@ def leaderboard_rank(*, member, period: str) -> OwnRank | None:
     return OwnRank(rank=higher + 1, points=points)
 
 
+def _on_member_erased(*, member, **_kwargs) -> None:
+    # An erased member leaves the board: the display name they chose is theirs to take away.
+    LeaderboardScore.objects.filter(member_id=member.pk).delete()
+    LeaderboardProfile.objects.filter(member_id=member.pk).delete()
+
+
 def connect() -> None:
     """Register the leaderboard's hooks."""
     hooks.register("points_earned", _on_points_earned)
     hooks.register("points_earned_bulk", _on_points_earned_bulk)
+    hooks.register("member_erased", _on_member_erased)

@@ -20,6 +20,8 @@ A handler that raises aborts the whole write, so handlers must only raise for re
   purchase batch.
 * ``purchases_recorded_bulk(purchases=[...])`` after the set-based batch inserted purchases
   without calling ``purchase_recorded`` (their ``awards`` name what each earned).
+* ``member_erased(member=locked, at=..., actor=...)`` when ``member_erase`` forgets a member
+  (inside its transaction): drop what other apps keep about them (e.g. a leaderboard name).
 
 ``campaign_specs`` and ``member_campaign_state`` let the campaigns app feed the earning
 engine without the core importing it: the first, ``campaign_specs()``, returns the active bonus
@@ -47,6 +49,7 @@ _handlers: dict[str, list[Callable[..., Any]]] = {
     "member_enrolled": [],
     "member_updated": [],
     "member_consent_changed": [],
+    "member_erased": [],
     "points_earned": [],
     "points_earned_bulk": [],
     "purchases_recorded_bulk": [],

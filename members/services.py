@@ -408,6 +408,7 @@ def member_erase(
             from allauth.account.models import EmailAddress
 
             EmailAddress.objects.filter(user=user).delete()
+        hooks.fire("member_erased", member=locked, at=at, actor=actor)
         event_record(type="member.erased", member=locked, actor=actor, payload={}, at=at)
         locked.refresh_from_db()
     return locked

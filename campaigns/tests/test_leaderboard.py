@@ -209,3 +209,19 @@ def test_periods_must_be_a_month_or_a_year(program):
         lb.leaderboard_top(period="2026-13")
     with pytest.raises(lb.PeriodInvalid):
         lb.leaderboard_top(period="drop table")
+
+
+def test_an_erased_member_leaves_the_leaderboard(program):
+    from members.services import member_erase
+
+    m, other = MemberFactory(), MemberFactory()
+    lb.leaderboard_opt_in(member=m, display_name="Forget Me")
+    lb.leaderboard_opt_in(member=other, display_name="Stay")
+    earn(m, 10)
+    earn(other, 5)
+
+    member_erase(member=m)
+
+    assert names(lb.leaderboard_top(period=lb.period_keys()[0])) == ["Stay"]
+    assert not LeaderboardProfile.objects.filter(member=m).exists()
+    assert not LeaderboardScore.objects.filter(member=m).exists()
