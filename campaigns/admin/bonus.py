@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.db.models import Count, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -159,7 +161,22 @@ class BonusCampaignAdmin(admin.ModelAdmin):
                 ),
             },
         ),
+        (_("Results so far"), {"fields": ["results"]}),
     ]
+    readonly_fields = ["results"]
+
+    @admin.display(description=_("given"))
+    def results(self, obj: BonusCampaign) -> str:
+        if not obj.pk:
+            return "—"
+        totals = CampaignAward.objects.filter(campaign=obj).aggregate(
+            points=Sum("points"), purchases=Count("pk"), members=Count("member", distinct=True)
+        )
+        return gettext("%(points)s points on %(purchases)s purchases to %(members)s members") % {
+            "points": intcomma(totals["points"] or 0),
+            "purchases": intcomma(totals["purchases"]),
+            "members": intcomma(totals["members"]),
+        }
 
     @admin.display(description=_("bonus"))
     def bonus(self, obj: BonusCampaign) -> str:

@@ -166,3 +166,15 @@ def test_the_counter_preview_and_receipt_show_the_campaign_line(cashier_client, 
     assert "Double points weekend" in text(recorded)
     member.refresh_from_db()
     assert member.balance == 24
+
+
+def test_the_change_page_shows_what_the_campaign_has_given(manager, location):
+    campaign = make_campaign(name="Double")
+    for _ in range(2):
+        purchase_record(member=MemberFactory(), location=location, total="15")
+
+    page = manager.get(
+        reverse("admin:campaigns_bonuscampaign_change", args=[campaign.pk])
+    ).content.decode()
+
+    assert "30 points on 2 purchases to 2 members" in page
