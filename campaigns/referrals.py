@@ -238,9 +238,11 @@ def referral_record(
         ReferralCode.objects.select_for_update().filter(pk=found.pk).first()
         status, reason = Referral.Status.PENDING, ""
         if config.monthly_cap is not None:
+            start = _month_start(at)
+            end = _month_start(start + timedelta(days=32))
             made = (
                 Referral.objects.filter(
-                    referrer_id=found.member_id, created_at__gte=_month_start(at)
+                    referrer_id=found.member_id, created_at__gte=start, created_at__lt=end
                 )
                 .exclude(status=Referral.Status.REFUSED)
                 .count()
