@@ -86,6 +86,10 @@ class OwnRankSerializer(serializers.Serializer):
         allow_null=True, help_text=_("Empty until the member has points in the period.")
     )
     points = serializers.IntegerField()
+    top_percent = serializers.IntegerField(
+        allow_null=True,
+        help_text=_("Below the first 1,000 places: the member is in the top N percent."),
+    )
 
 
 class SweepstakeSerializer(serializers.Serializer):
@@ -197,7 +201,7 @@ class MemberLeaderboardView(APIView):
         examples=[
             OpenApiExample(
                 "Rank",
-                value={"period": "2026-11", "rank": 2, "points": 640},
+                value={"period": "2026-11", "rank": 2, "points": 640, "top_percent": None},
                 response_only=True,
             )
         ],
@@ -209,7 +213,14 @@ class MemberLeaderboardView(APIView):
         if own is None:
             raise NotOnLeaderboard()
         return Response(
-            OwnRankSerializer({"period": period, "rank": own.rank, "points": own.points}).data
+            OwnRankSerializer(
+                {
+                    "period": period,
+                    "rank": own.rank,
+                    "points": own.points,
+                    "top_percent": own.top_percent,
+                }
+            ).data
         )
 
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -279,13 +280,57 @@ def leaderboard_top(*, period: str, n: int = TOP_DEFAULT) -> list[BoardRow]:
 class OwnRank:
     rank: int | None
     points: int
+    # Below the first EXACT_RANK_LIMIT places: "in the top N %" instead of an exact rank.
+    top_percent: int | None = None
+
+
+# An exact rank counts the scores above the member's; that stays cheap near the top. Further
+# down the member's place is given as a percentile, from cut points computed once per
+# PERCENTILES_TTL seconds per period (one sort of the period, never one per request).
+EXACT_RANK_LIMIT = 1000
+PERCENTILES_TTL = 600
+
+
+def _percentile_cuts(period: str) -> list[int]:
+    """Return the points at the top 1 %, 2 %, ... 99 % positions of a period (descending)."""
+    key = f"campaigns:leaderboard-percentiles:{period}"
+    cuts = cache.get(key)
+    if cuts is not None:
+        return cuts
+    scores = LeaderboardScore.objects.filter(period=period, points__gt=0)
+    if connection.vendor == "postgresql":
+        table = LeaderboardScore._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY points DESC) "  # noqa: S608
+                f"FROM {table} WHERE period = %s AND points > 0",
+                [[k / 100 for k in range(1, 100)], period],
+            )
+            cuts = list(cursor.fetchone()[0] or [])
+    else:
+        values = list(scores.order_by("-points").values_list("points", flat=True))
+        cuts = (
+            [values[max(int(len(values) * k / 100) - 1, 0)] for k in range(1, 100)]
+            if values
+            else []
+        )
+    cache.set(key, cuts, PERCENTILES_TTL)
+    return cuts
+
+
+def _top_percent(period: str, points: int) -> int:
+    for k, cut in enumerate(_percentile_cuts(period), start=1):
+        if points >= cut:
+            return k
+    return 100
 
 
 def leaderboard_rank(*, member, period: str) -> OwnRank | None:
     """Return the member's rank and points in a period, or None when they did not opt in.
 
     The rank is 1 + how many scored strictly more (ties share a rank); no rank before the
-    member has any points in the period.
+    member has any points in the period. Beyond the first ``EXACT_RANK_LIMIT`` places the
+    rank is None and ``top_percent`` says where the member stands.
     """
     period = period_clean(period)
     if not LeaderboardProfile.objects.filter(member_id=member.pk).exists():
@@ -297,8 +342,14 @@ def leaderboard_rank(*, member, period: str) -> OwnRank | None:
     ) or 0
     if points <= 0:
         return OwnRank(rank=None, points=0)
-    higher = LeaderboardScore.objects.filter(period=period, points__gt=points).count()
-    return OwnRank(rank=higher + 1, points=points)
+    higher = (
+        LeaderboardScore.objects.filter(period=period, points__gt=points)
+        .values("pk")[:EXACT_RANK_LIMIT]
+        .count()
+    )
+    if higher < EXACT_RANK_LIMIT:
+        return OwnRank(rank=higher + 1, points=points)
+    return OwnRank(rank=None, points=points, top_percent=_top_percent(period, points))
 
 
 def _on_member_erased(*, member, **_kwargs) -> None:

@@ -225,3 +225,25 @@ def test_an_erased_member_leaves_the_leaderboard(program):
     assert names(lb.leaderboard_top(period=lb.period_keys()[0])) == ["Stay"]
     assert not LeaderboardProfile.objects.filter(member=m).exists()
     assert not LeaderboardScore.objects.filter(member=m).exists()
+
+
+def test_far_down_the_board_the_rank_is_a_percentile(program, monkeypatch):
+    from django.core.cache import cache
+
+    cache.clear()
+    monkeypatch.setattr(lb, "EXACT_RANK_LIMIT", 3)
+    members = [MemberFactory() for _ in range(10)]
+    for i, m in enumerate(members):
+        lb.leaderboard_opt_in(member=m, display_name=f"Player {i}")
+        earn(m, 10 * (i + 1))  # 10, 20, ... 100
+    month, _year = lb.period_keys()
+
+    # the first places are exact, ties included
+    assert lb.leaderboard_rank(member=members[9], period=month) == lb.OwnRank(rank=1, points=100)
+    assert lb.leaderboard_rank(member=members[7], period=month).rank == 3
+    # 9th of 10 is in the top 90 %, the last in the top 100 %
+    assert lb.leaderboard_rank(member=members[1], period=month) == lb.OwnRank(
+        rank=None, points=20, top_percent=90
+    )
+    assert lb.leaderboard_rank(member=members[0], period=month).top_percent == 100
+    assert lb.leaderboard_rank(member=members[5], period=month).top_percent == 50

@@ -81,7 +81,12 @@ def test_leaderboard_top_and_own_rank(reader, program):
     assert [r["display_name"] for r in year.json()] == ["Alpha"]
 
     own = reader.get(f"/api/v1/members/{b.pk}/leaderboard/")
-    assert own.json() == {"period": period_keys()[0], "rank": 1, "points": 40}
+    assert own.json() == {
+        "period": period_keys()[0],
+        "rank": 1,
+        "points": 40,
+        "top_percent": None,
+    }
     missing = reader.get(f"/api/v1/members/{hidden.pk}/leaderboard/")
     assert missing.status_code == 404 and missing.json()["code"] == "not_on_leaderboard"
 
