@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -29,7 +30,7 @@ STATUS_LABELS = {
 
 class BonusCampaignForm(forms.ModelForm):
     weekdays = forms.TypedMultipleChoiceField(
-        label=_("weekdays"),
+        label=capfirst(_("weekdays")),
         choices=WEEKDAYS,
         coerce=int,
         required=False,
