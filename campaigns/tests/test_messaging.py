@@ -638,3 +638,16 @@ def test_near_reward_for_a_punch_card_uses_the_card_wording(program):
     )["inbox"]
 
     assert "only 2 more stamps on your Coffee card for Free coffee." in log.body_text
+
+
+def test_unsubscribe_token_is_short_and_survives_a_key_rotation(client, member, settings):
+    consenting(member, "sms")
+    token = unsubscribe_token(member=member, channel="sms")
+    assert len(token) <= 40  # the link fits in an SMS
+
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 40
+    client.post(reverse("campaigns:unsubscribe", args=[token]))
+
+    member.refresh_from_db()
+    assert not member.marketing_sms
