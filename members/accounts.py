@@ -436,13 +436,17 @@ class PortalAccountAdapter(DefaultAccountAdapter):
         language = data.get("language") or translation.get_language()
         with transaction.atomic():
             user = super().save_user(request, user, form, commit=True)
-            member = member_portal_signup(
-                user=user,
-                email=user.email,
-                language=language,
-                consents=consents,
-                referral_code=data.get("referral_code") or None,
-            )
+            signup = {"user": user, "email": user.email, "language": language, "consents": consents}
+            try:
+                member = member_portal_signup(
+                    **signup, referral_code=data.get("referral_code") or None
+                )
+            except errors.LoyaltyError as error:
+                # The form checked the code; refused since (its owner suspended a moment
+                # ago): the person still joins, without the referral.
+                if error.field != "referral_code":
+                    raise
+                member = member_portal_signup(**signup)
         if member is None:
             # Kept until the address is verified; applied only if verified in this session.
             request.session[_PENDING_SIGNUP_KEY] = {

@@ -431,3 +431,20 @@ def test_refer_page_runs_the_same_few_queries_for_1_or_10_friends(anna_client, c
 
     assert many == few, (few, many)
     assert few <= 15, few
+
+
+def test_a_code_refused_between_the_form_check_and_the_enrolment_still_lets_the_person_join(
+    client, anna, code, monkeypatch
+):
+    from loyalty import hooks
+
+    # The form's check passed; by the time of enrolment the referrer has been suspended.
+    monkeypatch.setitem(hooks._providers, "referral_code_check", lambda code: code)
+    member_update(member=anna, is_active=False)
+
+    response = signup(client, referral_code=code)
+
+    assert response.status_code == 302
+    lea = Member.objects.get(email="lea@example.com")
+    assert lea.user is not None
+    assert not Referral.objects.exists()
