@@ -146,7 +146,7 @@ def badge_award(
     Staff must give a reason. The returned row has ``newly_earned`` set to whether this
     call gave it; only then is the member told (message ``badge_earned``).
     """
-    from loyalty.services import member_lock
+    from loyalty.services import event_record, member_lock
 
     reason = (reason or "").strip()
     if source not in MemberBadge.Source.values:
@@ -184,6 +184,19 @@ def badge_award(
             held = MemberBadge.objects.get(member_id=locked.pk, badge_id=badge.pk)
             held.newly_earned = False
             return held
+        event_record(
+            type="badge.earned",
+            member=locked,
+            actor=actor,
+            payload={
+                "badge": current.pk,
+                "name": current.name,
+                "source": source,
+                "challenge": challenge.pk if challenge is not None else None,
+                "reason": reason,
+            },
+            at=at,
+        )
         _send(
             member=locked,
             type_code="badge_earned",
@@ -279,6 +292,8 @@ def badges_milestones_award(*, as_of: datetime | None = None) -> int:
     catches up what purchases and visits do not see: years of membership, points from
     other sources, purchases from the offline batch, and badges created later.
     """
+    from loyalty.models import Event
+    from loyalty.services import events_record_bulk
     from members.models import Member as MemberModel
 
     as_of = as_of or timezone.now()
@@ -334,6 +349,21 @@ def badges_milestones_award(*, as_of: datetime | None = None) -> int:
                     ignore_conflicts=True,
                 )
                 given += len(created)
+                events_record_bulk(
+                    [
+                        Event(
+                            type="badge.earned",
+                            member_id=pk,
+                            payload={
+                                "badge": badge.pk,
+                                "name": badge.name,
+                                "source": MemberBadge.Source.MILESTONE,
+                            },
+                            created_at=as_of,
+                        )
+                        for pk in ids
+                    ]
+                )
                 for member in MemberModel.objects.filter(pk__in=ids):
                     _send(
                         member=member,
@@ -433,7 +463,7 @@ def _complete(
 ) -> bool:
     """Mark the row completed and give the reward, once; return whether this call did."""
     from loyalty.models import EntryKind
-    from loyalty.services import points_credit
+    from loyalty.services import event_record, points_credit
     from rewards.models import Reward, Voucher
     from rewards.services import voucher_issue
 
@@ -486,6 +516,19 @@ def _complete(
             notes.append(gettext("Badge not given: %(error)s") % {"error": exc.detail})
     row.reward_note = " ".join(notes)[:255]
     row.save(update_fields=["points_entry", "voucher", "reward_note", "updated_at"])
+    event_record(
+        type="challenge.completed",
+        member=member,
+        payload={
+            "challenge": challenge.pk,
+            "name": challenge.name,
+            "points": challenge.reward_points,
+            "voucher": row.voucher.code if row.voucher else None,
+            "badge": challenge.badge_id if badge_name else None,
+            "note": row.reward_note,
+        },
+        at=at,
+    )
     _send(
         member=member,
         type_code="challenge_completed",

@@ -12,6 +12,7 @@ from campaigns import challenges as svc
 from campaigns.models import Badge, MemberBadge
 from campaigns.tests.challenges_support import BadgeFactory
 from loyalty import errors
+from loyalty.models import Event
 from loyalty.services import purchase_record, visit_record
 from loyalty.tests.factories import manager
 from members.models import Member
@@ -53,6 +54,8 @@ def test_staff_gives_a_badge_with_a_reason_once(member, sent):
     assert MemberBadge.objects.count() == 1
     assert [c["type_code"] for c in sent] == ["badge_earned"]
     assert sent[0]["context"]["badge"] == "Helpful"
+    [event] = Event.objects.filter(member=member, type="badge.earned")
+    assert (event.actor, event.payload["reason"]) == (staff, "Found a lost wallet")
 
 
 def test_staff_must_give_a_reason(member):
@@ -124,6 +127,7 @@ def test_daily_job_gives_years_of_membership_points_and_visits_set_based(program
 
     assert given == 2
     assert again == 0
+    assert Event.objects.filter(type="badge.earned").count() == 3
     assert badges_of(veteran) == ["One year"]
     assert badges_of(saver) == ["Saver"]
     assert badges_of(newcomer) == ["Twice"]

@@ -15,7 +15,7 @@ from campaigns import challenges as svc
 from campaigns.models import Challenge, ChallengeProgress, MemberBadge, Segment
 from campaigns.tests.challenges_support import BadgeFactory, ChallengeFactory, line
 from loyalty import hooks
-from loyalty.models import EntryKind, LedgerEntry
+from loyalty.models import EntryKind, Event, LedgerEntry
 from loyalty.services import purchase_record, purchase_refund, visit_record
 from loyalty.tests.support import assert_ledger_clean, fresh
 from members.tests.factories import MemberFactory
@@ -78,6 +78,8 @@ def test_three_purchases_complete_the_challenge_and_credit_its_points_once(membe
     completed = [c for c in sent if c["type_code"] == "challenge_completed"]
     assert len(completed) == 1
     assert completed[0]["dedupe_key"] == f"challenge:{challenge.pk}:{member.pk}"
+    [event] = Event.objects.filter(member=member, type="challenge.completed")
+    assert (event.payload["challenge"], event.payload["points"]) == (challenge.pk, 50)
     assert_ledger_clean()
 
 
