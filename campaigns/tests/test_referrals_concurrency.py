@@ -89,3 +89,15 @@ def test_friends_joining_at_once_with_one_code_respect_the_monthly_cap(config):
     assert outcomes(results) == {"ok": 5}
     statuses = sorted(Referral.objects.values_list("status", flat=True))
     assert statuses == ["pending", "pending", "refused", "refused", "refused"]
+
+
+def test_many_first_views_at_once_make_one_code(config):
+    from campaigns.models import ReferralCode
+
+    member = member_enroll(phone="+358404000000")
+
+    results = run_together(6, lambda i: referral_code_for(member).code)
+
+    assert outcomes(results) == {"ok": 6}
+    assert len({value for _kind, value in results}) == 1
+    assert ReferralCode.objects.filter(member=member).count() == 1
