@@ -68,7 +68,7 @@ Reason = MessageLog.Reason
 UNSUBSCRIBE_SALT = "campaigns.unsubscribe"
 UNSUBSCRIBE_MAX_AGE = 400 * 24 * 3600  # a link in an old email keeps working for a year+
 BROADCAST_CHUNK = 500
-DUE_BATCH = 2000
+DUE_BATCH = 20_000
 
 # --------------------------------------------------------------------------------------------
 # Errors
@@ -472,11 +472,19 @@ def _names_used(template: Template) -> set[str]:
 
 def _parse(source: str) -> Template:
     try:
-        return Template(source or "", engine=_ENGINE)
+        template = Template(source or "", engine=_ENGINE)
     except TemplateSyntaxError as exc:
         raise TemplateInvalid(
             _("The template has a syntax error: %(error)s"), error=str(exc)
         ) from exc
+    # Tags that read other templates or dump the whole context have no place in a message.
+    from django.template.defaulttags import DebugNode
+    from django.template.loader_tags import ExtendsNode, IncludeNode
+
+    refused = template.nodelist.get_nodes_by_type((DebugNode, ExtendsNode, IncludeNode))
+    if refused:
+        raise TemplateInvalid(_("The tags debug, include and extends cannot be used in messages."))
+    return template
 
 
 def template_validate(*, message_type: MessageType | str, source: str) -> None:
@@ -1016,16 +1024,28 @@ def message_deliver(*, log_id: int, at: datetime | None = None) -> MessageLog | 
 
 
 def messages_send_due(*, at: datetime | None = None, limit: int = DUE_BATCH) -> int:
-    """Queue delivery of the email and SMS whose time has come (after quiet hours, or missed)."""
+    """Queue delivery of the email and SMS whose time has come (after quiet hours, or missed).
+
+    At most ``limit`` per run (the job runs every few minutes); a row queued twice is
+    delivered once (``message_deliver`` locks it and checks its status).
+    """
     at = at or timezone.now()
-    ids = list(
-        MessageLog.objects.filter(status=Status.QUEUED, send_after__lte=at)
-        .order_by("send_after", "pk")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for pk in ids:
-        _queue_delivery(pk)
-    return len(ids)
+    due = MessageLog.objects.filter(status=Status.QUEUED, send_after__lte=at)
+    queued = 0
+    last = 0
+    while queued < limit:
+        ids = list(
+            due.filter(pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", flat=True)[: min(1000, limit - queued)]
+        )
+        if not ids:
+            break
+        for pk in ids:
+            _queue_delivery(pk)
+        queued += len(ids)
+        last = ids[-1]
+    return queued
 
 
 # --------------------------------------------------------------------------------------------

@@ -376,6 +376,13 @@ def test_known_variables_loops_and_with_pass_validation():
 def test_template_syntax_error_and_file_include_are_refused(member):
     with pytest.raises(TemplateInvalid):
         messaging.template_validate(message_type="birthday", source="{% if %}")
+    for source in (
+        '{% if 1 %}{% include "base.html" %}{% endif %}',
+        "{% debug %}",
+        "{% load i18n %}",
+    ):
+        with pytest.raises(TemplateInvalid):
+            messaging.template_validate(message_type="birthday", source=source)
     mtype = edit_template("birthday", text='{% include "base.html" %}')
     with pytest.raises(TemplateInvalid):
         message_render(member=member, message_type=mtype)
