@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -487,6 +488,13 @@ def _parse(source: str) -> Template:
     return template
 
 
+@lru_cache(maxsize=512)
+def _compiled(source: str) -> tuple[Template, frozenset[str]]:
+    """Parse a template once per process (a broadcast renders the same words for everyone)."""
+    template = _parse(source)
+    return template, frozenset(_names_used(template))
+
+
 def template_validate(*, message_type: MessageType | str, source: str) -> None:
     """Raise ``TemplateInvalid`` / ``UnknownVariable`` if ``source`` is not a usable template."""
     allowed = allowed_variables(message_type)
@@ -687,8 +695,9 @@ def message_render(
     if template is None:
         raise TemplateInvalid(_("The message %(code)s has no template."), code=message_type.code)
     allowed = set(allowed_variables(message_type))
-    parsed = {name: _parse(getattr(template, name)) for name in ("subject", "text", "html")}
-    unknown = sorted(set().union(*(_names_used(t) for t in parsed.values())) - allowed)
+    compiled = {name: _compiled(getattr(template, name)) for name in ("subject", "text", "html")}
+    parsed = {name: c[0] for name, c in compiled.items()}
+    unknown = sorted(set().union(*(c[1] for c in compiled.values())) - allowed)
     if unknown:
         raise UnknownVariable(names=", ".join(unknown), allowed=", ".join(sorted(allowed)))
     language = member.language or settings.LANGUAGE_CODE
@@ -918,6 +927,8 @@ def message_send(
                 with transaction.atomic():
                     log.save()
             except IntegrityError:
+                if dedupe_key is None:
+                    raise
                 # The same message with this key was logged concurrently: keep that one.
                 log = MessageLog.objects.get(
                     member=member, message_type=mtype, channel=channel, dedupe_key=dedupe_key
