@@ -804,19 +804,14 @@ def reward_text(challenge: Challenge) -> str:
     return ", ".join(parts)
 
 
-def member_challenges(*, member: Member, as_of: datetime | None = None) -> MemberChallenges:
-    """The running challenges the member takes part in or may join, their completed ones
-    (latest first) and their badges: a constant number of queries, whatever the history
-    (plus one segment check per running challenge with a segment the member has not joined).
-    """
+def _running_views(
+    *, member: Member, running: Sequence[Challenge], as_of: datetime
+) -> list[ChallengeView]:
+    """The member's view of ``running``: their progress, or whether they may join."""
     from campaigns.segments import segment_ids_for
 
-    as_of = as_of or timezone.now()
-    running = list(
-        Challenge.objects.filter(is_active=True, starts_at__lte=as_of, ends_at__gt=as_of)
-        .select_related("reward", "badge")
-        .order_by("ends_at", "pk")
-    )
+    if not running:
+        return []
     rows = {
         row.challenge_id: row
         for row in ChallengeProgress.objects.filter(
@@ -830,8 +825,24 @@ def member_challenges(*, member: Member, as_of: datetime | None = None) -> Membe
         row = rows.get(challenge.pk)
         if row is None and challenge.segment_id and challenge.segment_id not in inside:
             continue
+        if row is not None and row.completed_at is not None:
+            continue
         can_join = row is None and challenge.enrolment == Challenge.Enrolment.OPT_IN
         views.append(ChallengeView(challenge=challenge, row=row, can_join=can_join))
+    return views
+
+
+def member_challenges(*, member: Member, as_of: datetime | None = None) -> MemberChallenges:
+    """The running challenges the member takes part in or may join, their completed ones
+    (latest first) and their badges: a constant number of queries, whatever the history
+    (plus one segment check per running challenge with a segment the member has not joined).
+    """
+    as_of = as_of or timezone.now()
+    running = list(
+        Challenge.objects.filter(is_active=True, starts_at__lte=as_of, ends_at__gt=as_of)
+        .select_related("reward", "badge")
+        .order_by("ends_at", "pk")
+    )
     completed = list(
         ChallengeProgress.objects.filter(member_id=member.pk, completed_at__isnull=False)
         .select_related("challenge", "challenge__reward", "challenge__badge")
@@ -843,7 +854,34 @@ def member_challenges(*, member: Member, as_of: datetime | None = None) -> Membe
         .order_by("-earned_at", "-pk")
     )
     return MemberChallenges(
-        running=[v for v in views if v.completed_at is None],
+        running=_running_views(member=member, running=running, as_of=as_of),
         completed=completed,
         badges=badges,
+    )
+
+
+@dataclass
+class ChallengesSummary:
+    running: list[ChallengeView]
+    joinable: int
+    badges: int
+
+
+def member_challenges_summary(
+    *, member: Member, as_of: datetime | None = None, shown: int = 3
+) -> ChallengesSummary:
+    """The dashboard's panel: up to ``shown`` challenges the member takes part in, how many
+    wait to be joined and how many badges they hold. The running challenges come from the
+    configuration cache, so with none running this is a single count query.
+    """
+    as_of = as_of or timezone.now()
+    running = sorted(
+        (c for c in challenges_cached() if c.starts_at <= as_of < c.ends_at),
+        key=lambda c: (c.ends_at, c.pk),
+    )
+    views = _running_views(member=member, running=running, as_of=as_of)
+    return ChallengesSummary(
+        running=[v for v in views if v.joined][:shown],
+        joinable=sum(1 for v in views if v.can_join),
+        badges=MemberBadge.objects.filter(member_id=member.pk).count(),
     )

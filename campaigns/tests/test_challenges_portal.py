@@ -130,3 +130,14 @@ def test_dashboard_panel_shows_progress_and_badge_count(member_client, member, l
     assert "1 challenge is waiting for you to join." in html
     assert reverse("campaigns:challenges") in html
     assert "Challenges from the programme will appear here." not in html
+
+
+def test_dashboard_panel_costs_one_query_while_no_challenge_runs(member, django_assert_num_queries):
+    from campaigns.templatetags.challenge_tags import challenges_panel
+
+    svc.challenges_cached()  # the configuration cache is warm, as on a busy site
+
+    with django_assert_num_queries(1):
+        context = challenges_panel(member)
+
+    assert context == {"running": [], "joinable": 0, "badges": 0}
