@@ -424,14 +424,17 @@ def _give(member: Member, *, points: int, reward, reason: str, at: datetime, not
     """Credit ``points`` and issue ``reward`` to ``member``; return the voucher (or None).
 
     A closed membership gets nothing; a reward out of stock or withdrawn is skipped with a
-    note, the points are still given. Each part runs in a savepoint so a refusal leaves the
-    pay-out's transaction usable.
+    note, the points are still given. The voucher is issued in a savepoint so a refusal
+    leaves the pay-out's transaction usable.
     """
     from rewards.models import Voucher
     from rewards.services import voucher_issue
 
     if not member.is_active:
-        notes.append(_("%(member)s's membership is closed: nothing given.") % {"member": member.pk})
+        notes.append(
+            _("The membership of member #%(id)s is closed: nothing given to them.")
+            % {"id": member.pk}
+        )
         return None
     if points:
         points_credit(

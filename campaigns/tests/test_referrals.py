@@ -348,6 +348,9 @@ def test_a_referrer_suspended_before_the_pay_out_gets_nothing_the_friend_still_d
 
     assert bonus_points(referrer) == 0
     assert bonus_points(friend) == FRIEND_POINTS
+    referral = Referral.objects.get(referred=friend)
+    assert referral.status == Referral.Status.REWARDED
+    assert f"member #{referrer.pk} is closed" in referral.reason
 
 
 def test_rewarded_members_are_told(monkeypatch, referrer, code):
