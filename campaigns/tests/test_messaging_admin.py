@@ -196,3 +196,29 @@ def test_settings_list_opens_the_single_row(staff_roles, manager_client):
     response = manager_client.get(reverse("admin:campaigns_messagingsettings_changelist"))
     assert response.status_code == 302
     assert manager_client.get(response.url).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "admin:campaigns_messagetype_changelist",
+        "admin:campaigns_messagetype_add",
+        "admin:campaigns_broadcast_changelist",
+        "admin:campaigns_broadcast_add",
+        "admin:campaigns_messagelog_changelist",
+    ],
+)
+def test_message_admin_pages_open_for_a_manager(staff_roles, manager_client, name):
+    message_type_get("voucher_issued")
+    assert manager_client.get(reverse(name)).status_code == 200
+
+
+def test_message_type_page_lists_its_variables_and_links_the_preview(staff_roles, manager_client):
+    mtype = message_type_get("voucher_issued")
+
+    html = manager_client.get(
+        reverse("admin:campaigns_messagetype_change", args=[mtype.pk])
+    ).content.decode()
+
+    assert "{{ voucher_qr }}" in html and "{{ reward }}" in html
+    assert reverse("admin:campaigns_messagetype_preview", args=[mtype.pk]) in html
