@@ -9,6 +9,7 @@ See docs/campaigns.md, "Leaderboard".
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -309,11 +310,9 @@ def _percentile_cuts(period: str) -> list[int]:
             cuts = list(cursor.fetchone()[0] or [])
     else:
         values = list(scores.order_by("-points").values_list("points", flat=True))
-        cuts = (
-            [values[max(int(len(values) * k / 100) - 1, 0)] for k in range(1, 100)]
-            if values
-            else []
-        )
+        # As PostgreSQL's percentile_disc: the value at position ceil(fraction × n).
+        n = len(values)
+        cuts = [values[max(math.ceil(n * k / 100) - 1, 0)] for k in range(1, 100)] if n else []
     cache.set(key, cuts, PERCENTILES_TTL)
     return cuts
 

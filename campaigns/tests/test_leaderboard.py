@@ -241,9 +241,9 @@ def test_far_down_the_board_the_rank_is_a_percentile(program, monkeypatch):
     # the first places are exact, ties included
     assert lb.leaderboard_rank(member=members[9], period=month) == lb.OwnRank(rank=1, points=100)
     assert lb.leaderboard_rank(member=members[7], period=month).rank == 3
-    # 9th of 10 is in the top 90 %, the last in the top 100 %
+    # further down: the smallest k for which the member is among the first ceil(k % x 10)
     assert lb.leaderboard_rank(member=members[1], period=month) == lb.OwnRank(
-        rank=None, points=20, top_percent=90
+        rank=None, points=20, top_percent=81
     )
-    assert lb.leaderboard_rank(member=members[0], period=month).top_percent == 100
-    assert lb.leaderboard_rank(member=members[5], period=month).top_percent == 50
+    assert lb.leaderboard_rank(member=members[0], period=month).top_percent == 91
+    assert lb.leaderboard_rank(member=members[5], period=month).top_percent == 41
