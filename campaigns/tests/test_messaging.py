@@ -658,3 +658,30 @@ def test_unsubscribe_token_is_short_and_survives_a_key_rotation(client, member, 
 
     member.refresh_from_db()
     assert not member.marketing_sms
+
+
+def test_setup_adds_a_language_once_its_translation_exists(db, monkeypatch):
+    from django.utils.functional import lazy
+    from django.utils.translation import get_language
+
+    hello = lazy(
+        lambda: "Hei {{ first_name }}" if get_language() == "fi" else "Hi {{ first_name }}", str
+    )
+    monkeypatch.setattr(
+        messaging,
+        "DEFAULT_MESSAGES",
+        {
+            "hello": messaging.MessageDefault(
+                name="Hello", category="marketing", subject=hello(), text=hello()
+            )
+        },
+    )
+
+    messaging.messages_setup()
+
+    templates = dict(
+        MessageTemplate.objects.filter(message_type__code="hello").values_list(
+            "language", "subject"
+        )
+    )
+    assert templates == {"en": "Hi {{ first_name }}", "fi": "Hei {{ first_name }}"}
