@@ -399,3 +399,20 @@ def test_saving_a_sweepstake_updates_what_the_hooks_see_at_once(program):
     sweep.is_active = False
     sweep.save()
     assert games.games_snapshot().sweepstakes_at(timezone.now(), "per_visit") == []
+
+
+def test_the_draw_and_an_instant_win_work_with_the_real_messages(program, location):
+    # No monkeypatch: the messaging service renders the sweepstake_won and instant_win texts.
+    from campaigns.models import InstantWin, InstantWinHit
+
+    a = MemberFactory()
+    result = sweepstake_draw(sweepstake=ended({a: 1}))
+    assert [w.member_id for w in result.winners] == [a.pk]
+    InstantWin.objects.create(
+        name="Every one",
+        every_n=1,
+        points=5,
+        starts_at=timezone.now() - timedelta(days=1),
+    )
+    purchase_record(member=a, location=location, total=Decimal("1.00"))
+    assert InstantWinHit.objects.filter(member=a).count() == 1
