@@ -1,9 +1,13 @@
 """The read-replica router: only reads inside ``reads_from_replica()`` go to the replica."""
 
+import pytest
 from django.test import override_settings
 
 from loyalty.db_routers import ReportReplicaRouter, reads_from_replica
 from members.models import Member
+
+# The router only reads the names in settings.DATABASES; no connection is opened.
+pytestmark = pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
 
 WITH_REPLICA = {
     "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
