@@ -416,3 +416,51 @@ def test_the_draw_and_an_instant_win_work_with_the_real_messages(program, locati
     )
     purchase_record(member=a, location=location, total=Decimal("1.00"))
     assert InstantWinHit.objects.filter(member=a).count() == 1
+
+
+def test_games_hooks_cost_no_query_while_nothing_runs(program, django_assert_num_queries):
+    m = MemberFactory()
+    now = timezone.now()
+    games.games_snapshot()  # warm the per-process cache
+    with django_assert_num_queries(0):
+        games._on_purchase(member=m, at=now)
+        games._on_visit(member=m, at=now)
+        games._on_enrolled(member=m, at=now)
+        games._on_points_earned(member_id=m.pk, points=10, at=now)
+        games._on_points_earned_bulk(rows=[(m.pk, 10, now)])
+        assert games._purchase_hooks_active() is False
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_draws_make_one_set_of_winners(program, monkeypatch):
+    import threading
+
+    from django.db import connection
+
+    monkeypatch.setattr("campaigns.messaging.message_send", lambda **kwargs: [])
+    sweep = ended({MemberFactory(): n for n in (1, 2, 3, 4)}, winners_count=2)
+    barrier = threading.Barrier(4)
+    results, failures = [], []
+
+    def worker():
+        try:
+            barrier.wait(timeout=30)
+            results.append(sweepstake_draw(sweepstake=Sweepstake.objects.get(pk=sweep.pk)))
+        except Exception as exc:  # asserted on below
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+
+    assert not failures
+    assert sorted(r.created for r in results) == [False, False, False, True]
+    assert SweepstakeWinner.objects.filter(sweepstake=sweep).count() == 2
+    assert Voucher.objects.filter(reward=sweep.prize).count() == 2
+    winners = {tuple(w.pk for w in r.winners) for r in results}
+    assert len(winners) == 1
