@@ -9,6 +9,7 @@ from django.db.models import Count, Sum
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -378,25 +379,6 @@ class InstantWinForm(forms.ModelForm):
         return data
 
 
-class InstantWinHitInline(admin.TabularInline):
-    model = InstantWinHit
-    fields = ["sequence", "member", "voucher", "entry", "created_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ["-sequence"]
-    max_num = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("member", "voucher", "entry")
-
-
 @admin.register(InstantWin)
 class InstantWinAdmin(admin.ModelAdmin):
     form = InstantWinForm
@@ -413,7 +395,7 @@ class InstantWinAdmin(admin.ModelAdmin):
     ]
     list_filter = ["is_active", "trigger"]
     search_fields = ["name"]
-    readonly_fields = ["counter", "winners_count"]
+    readonly_fields = ["counter", "winners_count", "hits_link"]
     fields = [
         "name",
         "trigger",
@@ -426,8 +408,19 @@ class InstantWinAdmin(admin.ModelAdmin):
         "is_active",
         "counter",
         "winners_count",
+        "hits_link",
     ]
-    inlines = [InstantWinHitInline]
+
+    @admin.display(description=_("hits"))
+    def hits_link(self, obj: InstantWin) -> str:
+        # A link, not an inline: a long-running instant win may have thousands of hits.
+        if obj.pk is None:
+            return "-"
+        url = (
+            reverse("admin:campaigns_instantwinhit_changelist")
+            + f"?instant_win__id__exact={obj.pk}"
+        )
+        return format_html('<a href="{}">{}</a>', url, gettext("See who won"))
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.winners_count:
