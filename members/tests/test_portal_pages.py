@@ -167,17 +167,20 @@ def test_dashboard_of_a_new_member_has_no_made_up_data(signed_in):
     assert "on the way" not in page and "expire soon" not in page
 
 
-def test_dashboard_keeps_places_for_referrals_and_challenges_without_inventing_them(signed_in):
+def test_dashboard_says_when_referrals_are_off_and_links_to_the_challenges(signed_in):
     client, _member = signed_in
 
     html = client.get(reverse("portal:dashboard")).content.decode()
 
-    # The campaigns issue fills these; until then they say so, with no link or code to copy.
-    for anchor in ("refer-a-friend", "challenges"):
-        section = re.search(rf'<section[^>]*id="{anchor}".*?</section>', html, flags=re.S)
-        assert section is not None, anchor
-        assert "<a " not in section.group(0) and "<input" not in section.group(0)
-        assert "will appear here" in section.group(0)
+    # Referrals are off until staff switch them on: the panel says so, with no code to copy.
+    referral = re.search(r'<section[^>]*id="refer-a-friend".*?</section>', html, flags=re.S)
+    assert referral is not None
+    assert "<a " not in referral.group(0) and "<input" not in referral.group(0)
+    assert "will appear here" in referral.group(0)
+    challenges = re.search(r'<section[^>]*id="challenges".*?</section>', html, flags=re.S)
+    assert challenges is not None
+    assert "No challenges are running" in challenges.group(0)
+    assert f'href="{reverse("campaigns:challenges")}"' in challenges.group(0)
 
 
 # ------------------------------------------------------------------------------------------
