@@ -40,7 +40,7 @@ from campaigns.models import (
 )
 from loyalty import errors, hooks
 from loyalty.models import EntryKind, LedgerEntry
-from loyalty.services import member_lock, points_credit, points_debit
+from loyalty.services import event_record, member_lock, points_credit, points_debit
 
 log = logging.getLogger(__name__)
 
@@ -406,6 +406,18 @@ def sweepstake_draw(
             entries_at_draw=current.entries_at_draw,
         )
         for winner in winners:
+            event_record(
+                type="sweepstake.won",
+                member=members[winner.member_id],
+                actor=actor,
+                payload={
+                    "sweepstake": current.pk,
+                    "position": winner.position,
+                    "voucher": winner.voucher.code if winner.voucher else None,
+                    "seed": seed,
+                },
+                at=at,
+            )
             if winner.voucher is None:
                 continue
             message_send(
@@ -557,6 +569,17 @@ def _instant_win_award(win: InstantWin, *, member, number: int, at: datetime) ->
             source_type=LedgerEntry.SourceType.CAMPAIGN,
             at=at,
         )
+    event_record(
+        type="instant_win.won",
+        member=member,
+        payload={
+            "instant_win": win.pk,
+            "number": number,
+            "voucher": voucher.code if voucher else None,
+            "points": win.points,
+        },
+        at=at,
+    )
     hit = InstantWinHit.objects.create(
         instant_win=win,
         member_id=member.pk,

@@ -68,6 +68,11 @@ def test_every_nth_purchase_wins_the_reward(program, location, sent):
         (members[2].pk, "instant_win"),
         (members[5].pk, "instant_win"),
     ]
+    from loyalty.models import Event
+
+    assert sorted(
+        Event.objects.filter(type="instant_win.won").values_list("payload__number", flat=True)
+    ) == [3, 6]
 
 
 @pytest.mark.django_db

@@ -352,6 +352,10 @@ def test_winners_get_the_prize_voucher_and_a_message(program, sent):
     assert voucher.origin == Voucher.Origin.CAMPAIGN
     assert [(c["member"].pk, c["type_code"]) for c in sent] == [(a.pk, "sweepstake_won")]
     assert sent[0]["context"]["voucher_code"] == voucher.code
+    from loyalty.models import Event
+
+    event = Event.objects.get(type="sweepstake.won")
+    assert event.member_id == a.pk and event.payload["voucher"] == voucher.code
 
 
 def test_a_draw_without_entries_records_no_winners(program, sent):
