@@ -13,6 +13,7 @@ HOOKED_MODULES = (
     "campaigns.leaderboard",
     "campaigns.games",
     "campaigns.messaging",
+    "campaigns.privacy",
 )
 
 

@@ -23,6 +23,9 @@ A handler that raises aborts the whole write, so handlers must only raise for re
 * ``member_erased(member=locked, at=..., actor=...)`` when ``member_erase`` forgets a member
   (inside its transaction): drop what other apps keep about them (e.g. a leaderboard name).
 
+* ``member_export(member=...)`` returns a dict of extra sections for "download my data";
+  ``collect`` merges what every handler returns.
+
 ``campaign_specs`` and ``member_campaign_state`` let the campaigns app feed the earning
 engine without the core importing it: the first, ``campaign_specs()``, returns the active bonus
 campaigns as ``engine.CampaignSpec`` (cached by ``selectors.program_rules``); the second,
@@ -50,6 +53,7 @@ _handlers: dict[str, list[Callable[..., Any]]] = {
     "member_updated": [],
     "member_consent_changed": [],
     "member_erased": [],
+    "member_export": [],
     "points_earned": [],
     "points_earned_bulk": [],
     "purchases_recorded_bulk": [],
@@ -80,6 +84,14 @@ def fire(event: str, **kwargs: Any) -> None:
     """Call every handler of ``event`` with ``kwargs``, in registration order."""
     for handler in _handlers[event]:
         handler(**kwargs)
+
+
+def collect(event: str, **kwargs: Any) -> dict[str, Any]:
+    """Call every handler of ``event`` and merge the dicts they return."""
+    merged: dict[str, Any] = {}
+    for handler in _handlers[event]:
+        merged.update(handler(**kwargs) or {})
+    return merged
 
 
 def any_active(event: str = "purchase_hooks_active", **kwargs: Any) -> bool:

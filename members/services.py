@@ -490,6 +490,8 @@ def member_export(*, member: Member) -> dict[str, Any]:
             .order_by("id")
             .iterator()
         ],
+        # Other apps' sections: referrals, badges, challenges, messages...
+        **hooks.collect("member_export", member=member),
     }
 
 
