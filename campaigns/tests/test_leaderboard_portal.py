@@ -208,3 +208,25 @@ def test_the_dashboard_links_to_both_pages(member_client, member, program):
     page = member_client.get(reverse("portal:dashboard")).content.decode()
     assert reverse("campaigns:leaderboard") in page
     assert reverse("campaigns:sweepstakes") in page
+
+
+def test_sweepstakes_page_runs_a_constant_number_of_queries(
+    member_client, member, program, django_assert_max_num_queries
+):
+    now = timezone.now()
+    for i in range(6):
+        running = _sweep(name=f"Running {i}", entry_rule="bought", entry_price_points=5)
+        SweepstakeEntry.objects.create(sweepstake=running, member=member, entries=1)
+        past = _sweep(
+            name=f"Past {i}",
+            starts_at=now - timedelta(days=40),
+            ends_at=now - timedelta(days=10),
+        )
+        SweepstakeEntry.objects.create(sweepstake=past, member=member, entries=1)
+        sweepstake_draw(sweepstake=past)
+    member_client.get(reverse("campaigns:sweepstakes"))
+    with django_assert_max_num_queries(10):
+        response = member_client.get(reverse("campaigns:sweepstakes"))
+    html = response.content.decode()
+    assert html.count('data-testid="sweepstake"') == 6
+    assert html.count('data-testid="you-won"') == 6
