@@ -11,7 +11,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
-from kombu import Queue
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -189,7 +189,12 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # own queue and cannot hold up the nightly jobs on ``default``. Workers must consume all
 # three: ``celery -A loyalty worker -Q default,messages,webhooks`` (see the Procfile), or run
 # one worker per queue to scale them separately (docs/deployment.md).
-CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "messages", "webhooks")]
+# Each queue with its own exchange and routing key, as Celery makes the queues it creates by
+# itself: a bare Queue(name) binds all three to the "default" exchange with the key
+# "default", so anything published there by exchange and key would reach every queue.
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name) for name in ("default", "messages", "webhooks")
+]
 CELERY_TASK_ROUTES = {
     "loyalty.webhook_*": {"queue": "webhooks"},
     "campaigns.message*": {"queue": "messages"},

@@ -52,3 +52,36 @@ def test_every_registered_task_goes_to_a_queue_the_procfile_worker_consumes():
     ours = [name for name in app.tasks if name.startswith(("loyalty.", "campaigns."))]
     assert ours
     assert {queue_of(name) for name in ours} <= consumed
+
+
+def test_each_queue_has_its_own_binding():
+    # A bare Queue(name) is bound to the "default" exchange with the key "default": a message
+    # published there by exchange and key would be copied into every queue.
+    queues = app.amqp.queues
+    assert {(q.exchange.name, q.routing_key) for q in queues.values()} == {
+        (name, name) for name in QUEUES
+    }
+
+
+@pytest.mark.filterwarnings("ignore::celery.exceptions.AlwaysEagerIgnored")
+def test_a_routed_task_lands_in_its_queue_only_on_redis():
+    import redis
+
+    url = "redis://127.0.0.1:6379/6"
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("Redis is not reachable")
+    keys = [*QUEUES, *(f"_kombu.binding.{q}" for q in QUEUES)]
+    client.delete(*keys)
+    try:
+        with app.connection_for_write(url) as conn:
+            producer = app.amqp.Producer(conn)
+            # Declare the three queues as a worker would, then send one webhook delivery.
+            for queue in app.amqp.queues.values():
+                queue(conn.default_channel).declare()
+            app.send_task("loyalty.webhook_deliver", args=[0], producer=producer)
+        assert {q: client.llen(q) for q in QUEUES} == {"default": 0, "messages": 0, "webhooks": 1}
+    finally:
+        client.delete(*keys)
