@@ -57,6 +57,7 @@ WEBHOOK_EVENT_TYPES: tuple[str, ...] = (
     "member.consent_changed",
     "member.qr_rotated",
     "member.erased",
+    "member.linked",
     "points.earned",
     "points.redeemed",
     "points.spent",
@@ -76,6 +77,14 @@ WEBHOOK_EVENT_TYPES: tuple[str, ...] = (
     "voucher.expired",
     "punchcard.completed",
     "punchcard.stamped",
+    "referral.recorded",
+    "referral.qualified",
+    "referral.rewarded",
+    "referral.revoked",
+    "challenge.completed",
+    "badge.earned",
+    "sweepstake.won",
+    "instant_win.won",
 )
 
 SIGNATURE_HEADER = "X-Loyalty-Signature"
