@@ -58,7 +58,7 @@ def test_each_queue_has_its_own_binding():
     # A bare Queue(name) is bound to the "default" exchange with the key "default": a message
     # published there by exchange and key would be copied into every queue.
     queues = app.amqp.queues
-    assert {(q.exchange.name, q.routing_key) for q in queues.values()} == {
+    assert {(queues[name].exchange.name, queues[name].routing_key) for name in QUEUES} == {
         (name, name) for name in QUEUES
     }
 
