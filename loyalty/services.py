@@ -1519,11 +1519,7 @@ def _record_batch(*, location, items, source, actor) -> list[BatchResult]:
             results[index] = BatchResult("error", error=errors.MemberInactive())
         elif not location.is_active:
             results[index] = BatchResult("error", error=errors.LocationInactive())
-        elif (
-            one_by_one
-            or member.points_debt
-            or (status_changes and per_member[member.pk] > 1)
-        ):
+        elif one_by_one or member.points_debt or (status_changes and per_member[member.pk] > 1):
             slow.append(index)
         else:
             fast.append(index)

@@ -35,19 +35,19 @@ from campaigns.models.messaging import (  # noqa: F401
     MessageType,
     MessagingSettings,
 )
-from campaigns.models.segments import MemberScore, Segment
-from campaigns.models.nudges import (  # noqa: F401,I001
+from campaigns.models.nudges import (  # noqa: F401
     CampaignAnnouncement,
     NudgeSettings,
     WinBackOffer,
 )
-from campaigns.models.referrals import (  # noqa: F401,I001
+from campaigns.models.referrals import (  # noqa: F401
     Referral,
     ReferralCode,
     ReferralMilestone,
     ReferralMilestoneAward,
     ReferralSettings,
 )
+from campaigns.models.segments import MemberScore, Segment
 from campaigns.models.surprise import SurpriseDraw, SurpriseWinner  # noqa: F401
 
 __all__ = ["BonusCampaign", "CampaignAward", "MemberScore", "Segment"]
