@@ -556,7 +556,8 @@ def _format(value: Any) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | Decimal):
-        return number(value)
+        # Zero stays a number so ``{% if points %}`` in a template reads it as "none".
+        return number(value) if value else value
     if isinstance(value, datetime):
         return date_format(timezone.localtime(value), "DATE_FORMAT")
     if isinstance(value, date):
