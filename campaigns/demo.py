@@ -15,6 +15,7 @@ from campaigns.models.actions import ActionType, BirthdayReward
 from campaigns.models.bonus import BonusCampaign
 from campaigns.models.challenges import Badge, Challenge
 from campaigns.models.games import InstantWin, Sweepstake
+from campaigns.models.messaging import MessagingSettings
 from campaigns.models.nudges import NudgeSettings
 from campaigns.models.referrals import ReferralMilestone, ReferralSettings
 from campaigns.models.segments import Segment
@@ -195,6 +196,11 @@ def demo_campaigns_ensure(*, now: datetime | None = None, history_days: int = 40
             "ends_at": now + timedelta(days=90),
         },
     )
+    messaging = MessagingSettings.get()
+    if not messaging.portal_url:
+        # Links in the demo's messages point at ``make run``'s server.
+        messaging.portal_url = "http://127.0.0.1:8000/"
+        messaging.save()
     nudges = NudgeSettings.objects.first() or NudgeSettings()
     if nudges.pk is None:
         nudges.winback_segment = quiet

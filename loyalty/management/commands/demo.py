@@ -26,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 from faker import Faker
 
@@ -194,8 +195,16 @@ class Command(BaseCommand):
             self.stdout.write("Demo members already exist; members and history left as they are.")
         else:
             # One transaction for the whole history: SQLite writes it many times faster, and
-            # an interrupted run leaves nothing half-built behind.
-            with transaction.atomic():
+            # an interrupted run leaves nothing half-built behind. The messages the history
+            # sends (challenge completed, vouchers...) are logged and shown in the members'
+            # inboxes, but kept in memory rather than printed to the console.
+            with (
+                override_settings(
+                    EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+                    SMS_BACKEND="members.sms.LocmemBackend",
+                ),
+                transaction.atomic(),
+            ):
                 self._ensure_programme()
                 self._ensure_rules()
                 self._ensure_catalogue(locations)
