@@ -107,16 +107,16 @@ def demo_campaigns_ensure(*, now: datetime | None = None, history_days: int = 40
             "limit": ActionType.Limit.ONCE,
         },
     )
-    birthday = BirthdayReward.objects.first() or BirthdayReward()
-    if birthday.pk is None:
+    if not BirthdayReward.objects.filter(pk=1).exists():
+        birthday = BirthdayReward(pk=1)
         birthday.is_active = True
         birthday.timing = BirthdayReward.Timing.DAY
         birthday.points = 50
         birthday.reward = cappuccino
         birthday.save()
 
-    settings_row = ReferralSettings.objects.first() or ReferralSettings()
-    if settings_row.pk is None:
+    if not ReferralSettings.objects.filter(pk=1).exists():
+        settings_row = ReferralSettings(pk=1)
         settings_row.is_active = True
         settings_row.min_spend = Decimal("10")
         settings_row.referrer_points = 100
@@ -201,8 +201,8 @@ def demo_campaigns_ensure(*, now: datetime | None = None, history_days: int = 40
         # Links in the demo's messages point at ``make run``'s server.
         messaging.portal_url = "http://127.0.0.1:8000/"
         messaging.save()
-    nudges = NudgeSettings.objects.first() or NudgeSettings()
-    if nudges.pk is None:
+    if not NudgeSettings.objects.filter(pk=1).exists():
+        nudges = NudgeSettings(pk=1)
         nudges.winback_segment = quiet
         nudges.winback_reward = free_coffee
         nudges.save()

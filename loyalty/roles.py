@@ -62,9 +62,14 @@ def roles_sync(apps=global_apps, *, verbosity: int = 0) -> None:
     """Create the role groups and give each exactly the permissions in ``ROLES``."""
     for app_config in apps.get_app_configs():
         # Permissions are normally created after migrate; create them now so groups can use them.
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=verbosity)
-        app_config.models_module = None
+        # (Historical app configs have no models module; the real ones must keep theirs, or
+        # later post-migrate signals would skip their permissions.)
+        original = getattr(app_config, "models_module", None)
+        app_config.models_module = original or True
+        try:
+            create_permissions(app_config, apps=apps, verbosity=verbosity)
+        finally:
+            app_config.models_module = original
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for name, specs in ROLES.items():
