@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import BonusCampaign, CampaignAward
+from campaigns.translation import default_text, texts_per_language
 from loyalty import engine, errors, hooks
 
 # A purchase can be recorded after the fact (an offline till uploading its queue); campaigns
@@ -129,7 +130,8 @@ def campaign_spec(
         tier_ids = [tier.pk for tier in campaign.tiers.all()]
     return engine.CampaignSpec(
         id=campaign.pk,
-        name=campaign.name,
+        name=default_text(campaign, "name"),
+        names=tuple(sorted(texts_per_language(campaign, "name").items())),
         kind=campaign.kind,
         multiplier=campaign.multiplier,
         points=campaign.points,

@@ -36,6 +36,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Badge, Challenge, ChallengeProgress, MemberBadge
+from campaigns.translation import text_lazy
 from loyalty import errors, hooks
 from loyalty.models import LedgerEntry, Purchase, PurchaseLine, Visit
 from loyalty.selectors import _config
@@ -200,7 +201,10 @@ def badge_award(
         _send(
             member=locked,
             type_code="badge_earned",
-            context={"badge": current.name, "description": current.description},
+            context={
+                "badge": text_lazy(current, "name"),
+                "description": text_lazy(current, "description"),
+            },
             dedupe_key=f"badge:{current.pk}:{locked.pk}",
             at=at,
         )
@@ -368,7 +372,10 @@ def badges_milestones_award(*, as_of: datetime | None = None) -> int:
                     _send(
                         member=member,
                         type_code="badge_earned",
-                        context={"badge": badge.name, "description": badge.description},
+                        context={
+                            "badge": text_lazy(badge, "name"),
+                            "description": text_lazy(badge, "description"),
+                        },
                         dedupe_key=f"badge:{badge.pk}:{member.pk}",
                         at=as_of,
                     )
@@ -533,10 +540,10 @@ def _complete(
         member=member,
         type_code="challenge_completed",
         context={
-            "challenge": challenge.name,
+            "challenge": text_lazy(challenge, "name"),
             "points": challenge.reward_points,
             "reward": row.voucher.reward.name if row.voucher else "",
-            "badge": badge_name,
+            "badge": text_lazy(challenge.badge, "name") if badge_name else "",
             **({"voucher": row.voucher} if row.voucher else {}),
         },
         dedupe_key=f"challenge:{challenge.pk}:{member.pk}",

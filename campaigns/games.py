@@ -38,6 +38,7 @@ from campaigns.models import (
     SweepstakeEntryPurchase,
     SweepstakeWinner,
 )
+from campaigns.translation import text_lazy
 from loyalty import errors, hooks
 from loyalty.models import EntryKind, LedgerEntry
 from loyalty.services import event_record, member_lock, points_credit, points_debit
@@ -424,7 +425,7 @@ def sweepstake_draw(
                 member=members[winner.member_id],
                 type_code="sweepstake_won",
                 context={
-                    "sweepstake": current.name,
+                    "sweepstake": text_lazy(current, "name"),
                     "prize": current.prize.name,
                     "voucher_code": winner.voucher.code,
                 },
@@ -592,7 +593,7 @@ def _instant_win_award(win: InstantWin, *, member, number: int, at: datetime) ->
         member=member,
         type_code="instant_win",
         context={
-            "name": win.name,
+            "name": text_lazy(win, "name"),
             "number": number,
             "reward": win.reward.name if voucher else "",
             "voucher_code": voucher.code if voucher else "",

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from campaigns import messaging
 from campaigns.models.nudges import CampaignAnnouncement, NudgeSettings, WinBackOffer
 from campaigns.segments import members_eligible, segment_members
+from campaigns.translation import text_lazy
 from loyalty.models import EntryKind, LedgerEntry, PointsLot
 from members.models import Member
 
@@ -471,7 +472,7 @@ def campaign_announcements(*, as_of: datetime | None = None) -> int:
         )
         context = {
             "kind": str(kind),
-            "campaign": campaign.name,
+            "campaign": text_lazy(campaign, "name"),
             "campaign_id": campaign.pk,
             "ends": campaign.ends_at,
             "starts_at": campaign.starts_at.isoformat(),

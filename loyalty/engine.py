@@ -28,7 +28,7 @@ Bonus campaigns (``Rules.campaigns``, docs/campaigns.md "Bonus campaigns"):
 * A multiplier campaign gives base points × (multiplier − 1); with a category or SKU, of
   the matching lines' amount only (and nothing when no line matches). A fixed campaign
   gives its points once per purchase. Each applied campaign is its own award line (code
-  ``campaign``, the campaign's name as the label, ``campaign_id``).
+  ``campaign``, the campaign's name in the active language as the label, ``campaign_id``).
 * A campaign with a per-member cap never gives more than the cap minus what it has already
   given that member (``MemberState.campaign_points``); once used up it no longer applies.
 * Stacking, among the campaigns that would give points: if any is *exclusive*, only the
@@ -45,6 +45,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from loyalty.formatting import money, number
@@ -84,7 +85,7 @@ class CampaignSpec:
     """A bonus campaign as the engine sees it (see the module docstring for the rules)."""
 
     id: int
-    name: str
+    name: str  # in the default language
     kind: str = "multiplier"  # "multiplier" or "fixed"
     multiplier: Decimal = Decimal("2")
     points: int = 0
@@ -102,6 +103,13 @@ class CampaignSpec:
     segment_id: int | None = None
     stacking: str = "stack"  # "stack", "best" or "exclusive"
     cap: int | None = None
+    # The name in other languages, as (language code, name) pairs; the award line takes the
+    # active language's name, else ``name``. The spec is cached for every language.
+    names: tuple[tuple[str, str], ...] = ()
+
+    def label(self) -> str:
+        """Return the name in the active language, else the default one."""
+        return dict(self.names).get(get_language() or "", "") or self.name
 
     def in_window(self, at: datetime) -> bool:
         """True if ``at`` is inside the date window (ignoring weekdays and hours)."""
@@ -387,7 +395,7 @@ def campaign_awards(
         if best_only:
             chosen.append(best(best_only))
         chosen.sort(key=lambda c: c[0].id)
-    return [Award("campaign", spec.name, points, campaign_id=spec.id) for spec, points in chosen]
+    return [Award("campaign", spec.label(), points, campaign_id=spec.id) for spec, points in chosen]
 
 
 def visit_awards(*, rules: Rules) -> AwardResult:

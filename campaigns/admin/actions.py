@@ -17,8 +17,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
 
 from campaigns.actions import action_record
+from campaigns.admin.bonus import TEXTS_PER_LANGUAGE
 from campaigns.models import ActionRecord, ActionType, BirthdayGift, BirthdayReward
 from loyalty import errors
 from loyalty.admin import ReadOnlyAdminMixin
@@ -36,7 +38,8 @@ def _member_link(member: Member) -> str:
 
 
 @admin.register(ActionType)
-class ActionTypeAdmin(admin.ModelAdmin):
+class ActionTypeAdmin(TranslationAdmin):
+    change_form_template = "admin/campaigns/translated_change_form.html"
     list_display = (
         "name",
         "code",
@@ -53,7 +56,13 @@ class ActionTypeAdmin(admin.ModelAdmin):
     search_fields = ("name", "code")
     prepopulated_fields = {"code": ("name",)}
     fieldsets = (
-        (None, {"fields": ("name", "code", "kind", "description", "is_active", "display_order")}),
+        (
+            None,
+            {
+                "fields": ("name", "code", "kind", "description", "is_active", "display_order"),
+                "description": TEXTS_PER_LANGUAGE,
+            },
+        ),
         (_("Points and limit"), {"fields": ("points", "limit")}),
         (_("Reference"), {"fields": ("requires_reference", "reference_label")}),
         (

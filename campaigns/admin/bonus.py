@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
 
 from campaigns.bonus import PREVIEW_DAYS, PREVIEW_LIMIT, campaign_preview, exclusive_overlaps
 from campaigns.models import BonusCampaign, CampaignAward
@@ -26,6 +27,13 @@ STATUS_LABELS = {
     "ended": pgettext_lazy("campaign status", "Ended"),
     "disabled": pgettext_lazy("campaign status", "Disabled"),
 }
+
+
+# Shown above the fields kept per language (campaigns/translation.py).
+TEXTS_PER_LANGUAGE = _(
+    "Names and descriptions are kept per language; members see their own language, and an "
+    "empty language shows the English text."
+)
 
 
 class BonusCampaignForm(forms.ModelForm):
@@ -107,7 +115,7 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(BonusCampaign)
-class BonusCampaignAdmin(admin.ModelAdmin):
+class BonusCampaignAdmin(TranslationAdmin):
     form = BonusCampaignForm
     change_form_template = "admin/campaigns/bonuscampaign/change_form.html"
     list_display = [
@@ -125,7 +133,7 @@ class BonusCampaignAdmin(admin.ModelAdmin):
     filter_horizontal = ["locations", "tiers"]
     autocomplete_fields = ["segment"]
     fieldsets = [
-        (None, {"fields": ["name", "description", "is_active"]}),
+        (None, {"fields": ["name", "description", "is_active"], "description": TEXTS_PER_LANGUAGE}),
         (_("Bonus"), {"fields": ["kind", "multiplier", "points"]}),
         (
             _("When"),

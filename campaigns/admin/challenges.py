@@ -18,7 +18,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
 
+from campaigns.admin.bonus import TEXTS_PER_LANGUAGE
 from campaigns.challenges import badge_award
 from campaigns.models import Badge, Challenge, ChallengeProgress, MemberBadge
 from loyalty import errors
@@ -39,14 +41,21 @@ def _image(badge: Badge, size: int) -> str:
 
 
 @admin.register(Badge)
-class BadgeAdmin(admin.ModelAdmin):
+class BadgeAdmin(TranslationAdmin):
+    change_form_template = "admin/campaigns/translated_change_form.html"
     list_display = ["preview", "name", "milestone", "milestone_value", "is_active"]
     list_display_links = ["preview", "name"]
     list_filter = ["is_active", "milestone"]
     search_fields = ["name"]
     readonly_fields = ["image_preview", "holders_count"]
     fieldsets = [
-        (None, {"fields": ["name", "description", "image", "image_preview", "is_active"]}),
+        (
+            None,
+            {
+                "fields": ["name", "description", "image", "image_preview", "is_active"],
+                "description": TEXTS_PER_LANGUAGE,
+            },
+        ),
         (
             _("Milestone"),
             {
@@ -75,7 +84,8 @@ class BadgeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Challenge)
-class ChallengeAdmin(admin.ModelAdmin):
+class ChallengeAdmin(TranslationAdmin):
+    change_form_template = "admin/campaigns/translated_change_form.html"
     list_display = ["name", "goal", "target", "starts_at", "ends_at", "enrolment", "is_active"]
     list_filter = ["is_active", "goal", "enrolment"]
     search_fields = ["name"]
@@ -84,7 +94,7 @@ class ChallengeAdmin(admin.ModelAdmin):
     raw_id_fields = ["reward", "segment"]
     readonly_fields = ["participants", "completions"]
     fieldsets = [
-        (None, {"fields": ["name", "description", "is_active"]}),
+        (None, {"fields": ["name", "description", "is_active"], "description": TEXTS_PER_LANGUAGE}),
         (_("Goal"), {"fields": ["goal", "target", "category", "starts_at", "ends_at"]}),
         (_("Who takes part"), {"fields": ["enrolment", "segment"]}),
         (

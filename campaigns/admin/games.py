@@ -12,7 +12,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
+from modeltranslation.translator import translator
 
+from campaigns.admin.bonus import TEXTS_PER_LANGUAGE
 from campaigns.games import sweepstake_draw, sweepstake_verify
 from campaigns.leaderboard import display_name_clean, leaderboard_opt_out
 from campaigns.models import (
@@ -109,6 +112,21 @@ class LeaderboardScoreAdmin(ReadOnlyAdmin):
 # --------------------------------------------------------------------------------------------
 
 
+def _with_translated(obj, fields: list[str]) -> list[str]:
+    """Add the original column of each changed per-language text (``name`` for ``name_fi``).
+
+    modeltranslation keeps the original column in step on a full save; a save with
+    ``update_fields`` must name it too.
+    """
+    opts = translator.get_options_for_model(type(obj))
+    originals = [
+        original
+        for original, localized in opts.all_fields.items()
+        if any(field.name in fields for field in localized)
+    ]
+    return fields + [f for f in originals if f not in fields]
+
+
 class SweepstakeForm(forms.ModelForm):
     class Meta:
         model = Sweepstake
@@ -157,7 +175,7 @@ class SweepstakeWinnerInline(admin.TabularInline):
 
 
 @admin.register(Sweepstake)
-class SweepstakeAdmin(admin.ModelAdmin):
+class SweepstakeAdmin(TranslationAdmin):
     """Set up a prize draw; after its end draw it (once) and check the draw from its seed."""
 
     form = SweepstakeForm
@@ -177,7 +195,13 @@ class SweepstakeAdmin(admin.ModelAdmin):
     inlines = [SweepstakeWinnerInline]
     change_form_template = "admin/campaigns/sweepstake/change_form.html"
     fieldsets = [
-        (None, {"fields": ["name", "description", "prize", "winners_count", "is_active"]}),
+        (
+            None,
+            {
+                "fields": ["name", "description", "prize", "winners_count", "is_active"],
+                "description": TEXTS_PER_LANGUAGE,
+            },
+        ),
         (_("Window"), {"fields": ["starts_at", "ends_at"]}),
         (
             _("Entries"),
@@ -200,8 +224,8 @@ class SweepstakeAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.drawn_at is not None:
             # A drawn sweepstake is a record: its rules and prize stay as they were.
-            return [f for fs in self.fieldsets for f in fs[1]["fields"]]
-        return self.readonly_fields
+            return self.replace_orig_field([f for fs in self.fieldsets for f in fs[1]["fields"]])
+        return super().get_readonly_fields(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.drawn_at is not None:
@@ -212,7 +236,7 @@ class SweepstakeAdmin(admin.ModelAdmin):
         if change:
             # Never write back the draw fields read when the page opened: the periodic job
             # may have drawn meanwhile.
-            fields = [f for f in form.changed_data if f in form.fields]
+            fields = _with_translated(obj, [f for f in form.changed_data if f in form.fields])
             if fields:
                 obj.save(update_fields=fields)
         else:
@@ -380,7 +404,8 @@ class InstantWinForm(forms.ModelForm):
 
 
 @admin.register(InstantWin)
-class InstantWinAdmin(admin.ModelAdmin):
+class InstantWinAdmin(TranslationAdmin):
+    change_form_template = "admin/campaigns/translated_change_form.html"
     form = InstantWinForm
     list_display = [
         "name",
@@ -430,7 +455,7 @@ class InstantWinAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             # The counters move with every purchase; only the edited settings are written.
-            fields = [f for f in form.changed_data if f in form.fields]
+            fields = _with_translated(obj, [f for f in form.changed_data if f in form.fields])
             if fields:
                 obj.save(update_fields=fields)
         else:

@@ -34,16 +34,16 @@ def test_manager_creates_an_action_type_in_the_admin(staff_roles, manager_client
     response = manager_client.post(
         "/admin/campaigns/actiontype/add/",
         {
-            "name": "Review us on Google",
+            "name_en": "Review us on Google",
             "code": "google-review",
             "kind": "review",
-            "description": "",
+            "description_en": "",
             "is_active": "on",
             "display_order": "0",
             "points": "50",
             "limit": "reference",
             "requires_reference": "on",
-            "reference_label": "Link to your review",
+            "reference_label_en": "Link to your review",
             "recordable_by_staff": "on",
             "recordable_in_portal": "on",
             "recordable_by_api": "on",
@@ -60,7 +60,7 @@ def test_an_unlimited_action_without_a_reference_is_refused_in_the_admin(
     response = manager_client.post(
         "/admin/campaigns/actiontype/add/",
         {
-            "name": "Anything",
+            "name_en": "Anything",
             "code": "anything",
             "kind": "custom",
             "display_order": "0",

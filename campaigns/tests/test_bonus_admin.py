@@ -17,8 +17,8 @@ LIST_URL = reverse("admin:campaigns_bonuscampaign_changelist")
 
 def form_data(**fields):
     data = {
-        "name": "Double points weekend",
-        "description": "",
+        "name_en": "Double points weekend",
+        "description_en": "",
         "is_active": "on",
         "kind": "multiplier",
         "multiplier": "2",
@@ -50,7 +50,7 @@ def test_manager_creates_a_campaign_that_the_quote_then_shows(manager, location,
     response = manager.post(
         ADD_URL,
         form_data(
-            name="Today double",
+            name_en="Today double",
             starts_at_0=(now - timedelta(days=1)).strftime("%Y-%m-%d"),
             ends_at_0=(now + timedelta(days=2)).strftime("%Y-%m-%d"),
             weekdays=[],
@@ -91,7 +91,7 @@ def test_an_overlapping_exclusive_campaign_is_shown_as_an_error(manager, locatio
         ends_at=timezone.now() + timedelta(days=3000),
     )
 
-    response = manager.post(ADD_URL, form_data(name="Weekend", stacking="exclusive"))
+    response = manager.post(ADD_URL, form_data(name_en="Weekend", stacking="exclusive"))
 
     assert response.status_code == 200
     assert "“Black Friday” runs at the same time" in response.content.decode()

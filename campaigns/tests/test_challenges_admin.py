@@ -33,8 +33,8 @@ def _png() -> bytes:
 def _challenge_form(**overrides) -> dict:
     now = timezone.localtime()
     data = {
-        "name": "Visit 5 times in May",
-        "description": "",
+        "name_en": "Visit 5 times in May",
+        "description_en": "",
         "is_active": "on",
         "goal": "visits",
         "target": "5",
@@ -105,8 +105,8 @@ def test_manager_uploads_a_badge_with_an_image_preview(
     response = manager_client.post(
         reverse("admin:campaigns_badge_add"),
         {
-            "name": "Regular",
-            "description": "Came back often",
+            "name_en": "Regular",
+            "description_en": "Came back often",
             "image": SimpleUploadedFile("regular.png", _png(), content_type="image/png"),
             "is_active": "on",
             "milestone": "visits",

@@ -57,8 +57,8 @@ def test_manager_creates_a_sweepstake_and_bad_rules_are_refused(
     prize = RewardFactory(points_cost=None)
     url = reverse("admin:campaigns_sweepstake_add")
     data = {
-        "name": "Big draw",
-        "description": "",
+        "name_en": "Big draw",
+        "description_en": "",
         "prize": prize.pk,
         "winners_count": 3,
         "is_active": "on",
@@ -137,8 +137,8 @@ def test_saving_a_sweepstake_page_never_undoes_a_draw(
     sweep = ended_sweepstake()
     change = reverse("admin:campaigns_sweepstake_change", args=[sweep.pk])
     data = {
-        "name": "Renamed",
-        "description": "",
+        "name_en": "Renamed",
+        "description_en": "",
         "prize": sweep.prize_id,
         "winners_count": 2,
         "is_active": "on",
@@ -214,7 +214,7 @@ def test_instant_wins_list_shows_counters_and_saving_keeps_them(
     response = manager_client.post(
         change,
         {
-            "name": "Every 100th!",
+            "name_en": "Every 100th!",
             "trigger": "purchase",
             "every_n": 100,
             "reward": "",
