@@ -23,6 +23,7 @@ from campaigns.messaging import (
 )
 from campaigns.models import MessageLog, MessageTemplate, MessageType, MessagingSettings
 from loyalty.models import Source
+from loyalty.selectors import config_changed
 from members import sms
 from members.services import member_consent_set, member_erase, member_preferences_update
 from members.tests.factories import MemberFactory
@@ -421,12 +422,15 @@ def test_voucher_qr_is_an_image_in_html_and_the_code_in_text(member, location):
 def test_finnish_member_gets_the_finnish_template_and_local_number_format(program):
     member = MemberFactory(language="fi")
     mtype = messaging.message_type_get("referral_rewarded")
-    MessageTemplate.objects.create(
+    MessageTemplate.objects.update_or_create(
         message_type=mtype,
         language="fi",
-        subject="Hei {{ first_name }}",
-        text="Saldosi {{ balance }} ja {{ points }}",
+        defaults={
+            "subject": "Hei {{ first_name }}",
+            "text": "Saldosi {{ balance }} ja {{ points }}",
+        },
     )
+    config_changed()
     type(member).objects.filter(pk=member.pk).update(balance=12345)
     member.refresh_from_db()
 
@@ -444,11 +448,19 @@ def test_finnish_member_gets_the_finnish_template_and_local_number_format(progra
 
 
 def test_missing_language_falls_back_to_english(program):
-    member = MemberFactory(language="et")
-    log = by_channel(message_send(member=member, type_code="voucher_issued", at=NOON))["inbox"]
+    # given: a business's own message type, written in English only
+    mtype = MessageType.objects.create(code="shop-news", name="Shop news", category="service")
+    MessageTemplate.objects.create(
+        message_type=mtype, language="en", subject="News for {{ first_name }}", text="Hello"
+    )
+    member = MemberFactory(language="et", first_name="Mari")
 
+    # when
+    log = by_channel(message_send(member=member, type_code="shop-news", at=NOON))["inbox"]
+
+    # then
     assert log.language == "en"
-    assert log.subject.startswith("Your voucher")
+    assert log.subject == "News for Mari"
 
 
 def test_setup_messages_creates_every_built_in_type_once(db):
