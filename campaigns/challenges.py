@@ -259,8 +259,21 @@ def _years_before(moment: datetime, years: int) -> datetime:
 
 
 def _milestones_check(*, member: Member, at: datetime) -> None:
-    """Give the milestone badges the member has just reached (in purchase and visit hooks)."""
+    """Give the milestone badges the member has just reached (in purchase and visit hooks).
+
+    Badges the member already holds are left out first, so the activity count runs only while
+    a visits badge is still to be earned. A badge that cannot be given (switched off a moment
+    ago in another process) never makes the purchase or visit fail: the nightly job catches up.
+    """
     badges = milestone_badges_cached()
+    if not badges:
+        return
+    held = set(
+        MemberBadge.objects.filter(
+            member_id=member.pk, badge_id__in=[b.pk for b in badges]
+        ).values_list("badge_id", flat=True)
+    )
+    badges = [b for b in badges if b.pk not in held]
     if not badges:
         return
     M = Badge.Milestone
@@ -277,16 +290,12 @@ def _milestones_check(*, member: Member, at: datetime) -> None:
     if visit_badges:
         count = _activity_count(member)
         reached += [b for b in visit_badges if count >= b.milestone_value]
-    if not reached:
-        return
-    held = set(
-        MemberBadge.objects.filter(
-            member_id=member.pk, badge_id__in=[b.pk for b in reached]
-        ).values_list("badge_id", flat=True)
-    )
     for badge in reached:
-        if badge.pk not in held:
-            badge_award(member=member, badge=badge, source=MemberBadge.Source.MILESTONE, at=at)
+        try:
+            with transaction.atomic():
+                badge_award(member=member, badge=badge, source=MemberBadge.Source.MILESTONE, at=at)
+        except errors.LoyaltyError:
+            logger.warning("Milestone badge %s not given to member %s", badge.pk, member.pk)
 
 
 def badges_milestones_award(*, as_of: datetime | None = None) -> int:

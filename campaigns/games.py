@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -57,6 +57,11 @@ MAX_BUY = 1000
 class SweepstakeNotOpen(errors.Conflict):
     code = "sweepstake_not_open"
     message = _("This sweepstake is not taking entries now.")
+
+
+# The draw waits this long after the end: a purchase that added an entry just before the end
+# may still be committing, and the draw must see it (entries themselves stop at the end).
+DRAW_GRACE = timedelta(seconds=30)
 
 
 class SweepstakeNotEnded(errors.Conflict):
@@ -361,7 +366,7 @@ def sweepstake_draw(
             result = DrawResult(sweepstake=current, winners=_winners_of(current))
             _sync(sweepstake, current)
             return result
-        if at < current.ends_at:
+        if at < current.ends_at + DRAW_GRACE:
             raise SweepstakeNotEnded()
         if seed is None:
             seed = secrets.randbits(SEED_BITS)
@@ -490,7 +495,7 @@ def sweepstakes_draw_due(*, as_of: datetime | None = None) -> int:
     as_of = as_of or timezone.now()
     done = 0
     due = Sweepstake.objects.filter(
-        is_active=True, drawn_at__isnull=True, ends_at__lte=as_of
+        is_active=True, drawn_at__isnull=True, ends_at__lte=as_of - DRAW_GRACE
     ).order_by("ends_at", "pk")
     for sweep in due:
         try:

@@ -453,6 +453,24 @@ def _started_campaigns(as_of: datetime) -> list[tuple[str, object]]:
     return found
 
 
+def _announcement_audience(campaign, as_of: datetime):
+    """Members with marketing consent whom the campaign is for (its segment, tiers, VIP)."""
+    from campaigns.segments import segment_members
+
+    audience = members_eligible().filter(Q(marketing_email=True) | Q(marketing_sms=True))
+    segment = getattr(campaign, "segment", None)
+    if segment is not None:
+        audience = audience.filter(pk__in=segment_members(segment, as_of=as_of).values("pk"))
+    tiers = getattr(campaign, "tiers", None)
+    if tiers is not None:
+        tier_ids = list(tiers.values_list("pk", flat=True))
+        if tier_ids:
+            audience = audience.filter(tier_id__in=tier_ids)
+    if getattr(campaign, "vip_only", False):
+        audience = audience.filter(vip_until__gt=as_of)
+    return audience
+
+
 def campaign_announcements(*, as_of: datetime | None = None) -> int:
     """Tell members with marketing consent about campaigns that started; return campaigns.
 
@@ -465,11 +483,7 @@ def campaign_announcements(*, as_of: datetime | None = None) -> int:
         return 0
     announced = 0
     for kind, campaign in _started_campaigns(as_of):
-        audience = (
-            members_eligible()
-            .filter(Q(marketing_email=True) | Q(marketing_sms=True))
-            .order_by("pk")
-        )
+        audience = _announcement_audience(campaign, as_of).order_by("pk")
         context = {
             "kind": str(kind),
             "campaign": text_lazy(campaign, "name"),

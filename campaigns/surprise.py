@@ -196,8 +196,11 @@ def surprise_draw(
                     return earlier
             raise
         position = {member_id: n for n, member_id in enumerate(winner_ids, start=1)}
-        # Reward in member-id order: the order every service locks members in.
-        for member in Member.objects.filter(pk__in=winner_ids).order_by("pk"):
+        # Lock every winner first, in member-id order, before any reward row is locked: the
+        # core locks a member before a reward, so taking the reward lock and then more
+        # members could deadlock with a redemption at the till.
+        winners = list(Member.objects.select_for_update().filter(pk__in=winner_ids).order_by("pk"))
+        for member in winners:
             _reward_winner(draw, member=member, position=position[member.pk], actor=actor, at=at)
     return draw
 

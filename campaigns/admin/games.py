@@ -318,6 +318,8 @@ class SweepstakeAdmin(TranslationAdmin):
         if request.method != "POST":
             return back
         sweep = self._target(request, object_id)
+        if not self.has_view_permission(request, sweep):
+            raise PermissionDenied
         try:
             check = sweepstake_verify(sweepstake=sweep)
         except errors.LoyaltyError as err:

@@ -299,6 +299,26 @@ def test_a_started_campaign_is_announced_once_to_members_with_marketing_consent(
     assert silent.pk not in {m for m, *_ in sent}
 
 
+def test_a_vip_only_campaign_is_announced_only_to_vips_with_consent(program, sent):
+    from campaigns.models.bonus import BonusCampaign
+
+    now = timezone.now()
+    vip, regular = MemberFactory(), MemberFactory()
+    Member.objects.filter(pk__in=[vip.pk, regular.pk]).update(marketing_email=True)
+    Member.objects.filter(pk=vip.pk).update(vip_until=now + timedelta(days=30))
+    BonusCampaign.objects.create(
+        name="VIP triple points",
+        multiplier=Decimal("3"),
+        vip_only=True,
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(days=5),
+    )
+
+    assert nudges.campaign_announcements(as_of=now) == 1
+
+    assert {m for m, *_ in sent} == {vip.pk}
+
+
 def test_announcements_switched_off_tell_nobody(program, sent):
     from campaigns.models.bonus import BonusCampaign
 
