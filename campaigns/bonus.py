@@ -191,7 +191,7 @@ def member_campaign_state(
     }
 
 
-def _per_member_campaigns_running() -> bool:
+def _per_member_campaigns_running(**_kwargs: Any) -> bool:
     """True while a started campaign with a segment or a cap can apply (batch goes one by one).
 
     Campaigns that ended recently count too: a late upload may hold purchases from their time.

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -395,8 +396,13 @@ def _on_member_enrolled(*, member: Member, referral_code: str | None, via: str, 
     referral_record(referred=member, code=referral_code, via=via, at=at)
 
 
-def _purchase_hooks_active(**_kw) -> bool:
-    return referrals_pending_exist()
+def _purchase_hooks_active(*, members: Sequence[Any] = (), **_kw) -> bool:
+    # A member who joined a moment ago may have a pending referral that another process's
+    # cache does not know of yet: their purchases go one by one too.
+    if referrals_pending_exist():
+        return True
+    recent = timezone.now() - RECENT_ENROLMENT
+    return any(m.enrolled_at >= recent for m in members)
 
 
 def connect() -> None:

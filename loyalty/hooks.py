@@ -36,8 +36,9 @@ is called only while such a campaign's window contains the purchase time.
 ``referral_code_check(code=...)`` lets a sign-up form check a referral code before enrolling
 (it raises the ``LoyaltyError`` the form shows; ``member_enroll`` checks again).
 
-``purchase_hooks_active`` tells the set-based purchase batch whether per-purchase handlers
-have work to do; when any says yes, the batch records purchases one at a time.
+``purchase_hooks_active(members=[...])`` tells the set-based purchase batch whether
+per-purchase handlers have work to do for the upload's members; when any says yes, the batch
+records purchases one at a time.
 """
 
 from __future__ import annotations

@@ -1500,7 +1500,7 @@ def _record_batch(*, location, items, source, actor) -> list[BatchResult]:
     status_changes = bool(tiers_ordered()) or program.vip_auto_metric != VipMetric.OFF
     # Campaigns, referrals, challenges and games act per purchase: while any of them is
     # running, every purchase of the upload goes through ``purchase_record``.
-    one_by_one = hooks.any_active("purchase_hooks_active")
+    one_by_one = hooks.any_active("purchase_hooks_active", members=list(members.values()))
     for index, (total, _lines, _at, external_id) in cleaned.items():
         member = members.get(items[index].member_id)
         first = existing.get(external_id)

@@ -539,3 +539,27 @@ def test_a_just_joined_friends_purchase_is_seen_even_if_the_cached_check_is_stal
     purchase_record(member=friend, location=_location(), total="30.00")
 
     assert Referral.objects.get(referred=friend).status == Referral.Status.QUALIFIED
+
+
+# The offline batch ------------------------------------------------------------------------------
+
+
+def test_batch_upload_qualifies_a_friend_even_when_the_pending_cache_says_none(
+    code, location, monkeypatch
+):
+    # given: a friend joins with the code, but this process's cache still says "no referral
+    # is pending" (another worker enrolled them a moment ago)
+    from loyalty.services import BatchItem, purchases_record_batch
+
+    friend = enrol(code)
+    monkeypatch.setattr(referrals, "referrals_pending_exist", lambda: False)
+
+    # when: the till uploads the friend's first purchase in a batch
+    results = purchases_record_batch(
+        location=location,
+        items=[BatchItem(member_id=friend.pk, total=Decimal("25.00"), external_id="B-1")],
+    )
+
+    # then: it went through purchase_record, so the referral qualified
+    assert [r.status for r in results] == ["created"]
+    assert Referral.objects.get(referred=friend).status == Referral.Status.QUALIFIED
