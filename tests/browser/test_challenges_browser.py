@@ -12,6 +12,7 @@ from loyalty.models import Location, Program
 from loyalty.services import purchase_record
 from members.models import Member
 from members.tests.factories import MemberFactory
+from tests.browser.test_portal_browser import save_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,7 +37,7 @@ def anna(transactional_db, monkeypatch):
     return member, user
 
 
-def test_member_sees_progress_joins_a_challenge_and_sees_badges(browser, logged_in, anna):
+def test_member_sees_progress_joins_a_challenge_and_sees_badges(browser, logged_in, anna, tmp_path):
     member, user = anna
     context = logged_in(browser, user)
     page = context.new_page()
@@ -57,6 +58,7 @@ def test_member_sees_progress_joins_a_challenge_and_sees_badges(browser, logged_
     assert "You joined Tea tour" in page.content()
     assert page.get_by_role("progressbar", name="0 of 5 purchases").is_visible()
     assert ChallengeProgress.objects.filter(member=member, challenge__name="Tea tour").exists()
+    save_screenshot(page, "portal-challenges.png", tmp_path)
 
     try:
         from axe_playwright_python.sync_playwright import Axe
