@@ -63,6 +63,7 @@ up: venv
 	$(UP_ENV) $(PY) -c "$$ENSURE_DB"
 	$(UP_ENV) $(PY) manage.py migrate --noinput
 	$(UP_ENV) $(PY) manage.py setup_schedules
+	$(UP_ENV) $(PY) manage.py setup_messages
 	$(UP_ENV) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PORT=$(UP_PORT) $(VENV)/bin/honcho start
 
 clean:
